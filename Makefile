@@ -1,0 +1,29 @@
+# The README's commands. Every target installs what it needs first; a second install is a no-op.
+VENV   ?= .venv
+PYTHON := $(VENV)/bin/python
+STAMP  := $(VENV)/.install.stamp
+
+.PHONY: install demo test bench lint clean-demo
+
+install: $(STAMP)
+
+$(STAMP): setup.py
+	@test -x $(PYTHON) || python3 -m venv $(VENV)
+	$(PYTHON) -m pip install -q --upgrade pip
+	$(PYTHON) -m pip install -q -e ".[dev,bench]"
+	@touch $(STAMP)
+
+# A short InsLoc pretraining of a tiny R-FPN on synthetic scenes (a few minutes on 2 CPU cores).
+demo: install
+	$(PYTHON) tools/pretrain_net.py --config-file configs/quick/insloc_tiny_FPN_demo.yaml \
+		OUTPUT_DIR output/demo_$$(date +%Y%m%d_%H%M%S)
+
+test: install
+	$(PYTHON) -m pytest -q tests
+
+bench: install
+	$(PYTHON) benchmarks/bench_pretrain.py
+
+lint: install
+	$(PYTHON) -m black -l 100 --check insloc dense_match tools tests benchmarks setup.py
+	$(PYTHON) -m ruff check insloc dense_match tools tests benchmarks setup.py

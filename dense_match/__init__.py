@@ -1,0 +1,1 @@
+"""Geometry-sensitive dense features and keypoint matching (a later stage of insloc)."""

@@ -1,0 +1,161 @@
+"""Loading, overriding and validating configs.
+
+A recipe is a yaml file with an optional ``_BASE_`` (a path relative to the file) and only the keys
+it changes. Mistakes are reported as a one-line :class:`ConfigError` naming the file or key.
+"""
+
+import os
+
+import yaml
+from fvcore.common.config import CfgNode
+
+from .defaults import _C
+
+
+class ConfigError(ValueError):
+    """A bad config file, key or value; the message names it and says what was expected."""
+
+
+def get_cfg() -> CfgNode:
+    """Return a mutable copy of the defaults."""
+    return _C.clone()
+
+
+def load_config(config_file: str = "", opts=()) -> CfgNode:
+    """Defaults, then ``config_file`` (with its ``_BASE_`` chain), then ``KEY VALUE`` overrides.
+
+    Returns a frozen, validated config. Raises :class:`ConfigError` on any mistake.
+    """
+    cfg = get_cfg()
+    if config_file:
+        if not os.path.isfile(config_file):
+            raise ConfigError(f"config file {config_file!r} does not exist")
+        try:
+            cfg.merge_from_file(config_file)
+        except (KeyError, ValueError, TypeError, AssertionError, yaml.YAMLError) as e:
+            raise ConfigError(f"{config_file}: {_one_line(e)}") from None
+    opts = list(opts)
+    if len(opts) % 2:
+        raise ConfigError(f"overrides must be KEY VALUE pairs; {opts[-1]!r} has no value")
+    try:
+        cfg.merge_from_list(opts)
+    except (KeyError, ValueError, TypeError, AssertionError) as e:
+        raise ConfigError(f"command line override: {_one_line(e)}") from None
+    validate_config(cfg)
+    cfg.freeze()
+    return cfg
+
+
+def _one_line(e: BaseException) -> str:
+    text = str(e.args[0]) if len(e.args) == 1 else str(e)
+    return " ".join(text.replace("'", "").split()) if "Non-existent" in text else " ".join(text.split())
+
+
+_CHOICES = {
+    "MODEL.META_ARCHITECTURE": ("InsLoc", "MoCo"),
+    "MODEL.BACKBONE.NAME": ("resnet_fpn", "resnet_c4", "resnet"),
+    "MODEL.RESNETS.DEPTH": (18, 34, 50),
+    "MODEL.RESNETS.NORM": ("BN", "SyncBN", "GN"),
+    "MODEL.FPN.NORM": ("BN", "SyncBN", "GN", ""),
+    "MODEL.ROI_BOX_HEAD.NORM": ("BN", "SyncBN", "GN", ""),
+    "INPUT.FORMAT": ("RGB",),
+    "SOLVER.LR_SCHEDULER_NAME": ("WarmupCosineLR", "WarmupConstantLR"),
+    "SOLVER.AMP.DTYPE": ("bfloat16", "float16"),
+}
+
+_POSITIVE = (
+    "MODEL.RESNETS.WIDTH", "MODEL.FPN.OUT_CHANNELS", "MODEL.ROI_BOX_HEAD.POOLER_RESOLUTION",
+    "MODEL.ROI_BOX_HEAD.CONV_DIM", "MODEL.ROI_BOX_HEAD.FC_DIM", "MODEL.MOCO.DIM",
+    "MODEL.MOCO.QUEUE_SIZE", "MODEL.MOCO.TEMPERATURE", "MODEL.MOCO.SPLIT_BN_GROUPS",
+    "INPUT.CANVAS_SIZE", "INPUT.COPY_PASTE.CROP_TRIES", "INPUT.MOCO.CROP_SIZE",
+    "INPUT.BOX_AUG.ANCHOR_STRIDE", "INPUT.BOX_AUG.FALLBACK_TOPK", "DATASETS.SYNTHETIC.NUM_IMAGES",
+    "DATASETS.SYNTHETIC.IMAGE_SIZE", "SOLVER.MAX_ITER", "SOLVER.IMS_PER_BATCH",
+    "SOLVER.BASE_LR", "SOLVER.CHECKPOINT_PERIOD", "LOG_PERIOD",
+)
+_NON_NEGATIVE = (
+    "MODEL.ROI_BOX_HEAD.POOLER_SAMPLING_RATIO", "MODEL.ROI_BOX_HEAD.NUM_CONV",
+    "MODEL.ROI_BOX_HEAD.NUM_FC", "MODEL.MOCO.MLP_DIM", "DATALOADER.NUM_WORKERS",
+    "SOLVER.REFERENCE_BATCH_SIZE", "SOLVER.WEIGHT_DECAY", "SOLVER.WARMUP_ITERS",
+    "TEST.INSTANCE_DISC_SAMPLES", "TEST.EVAL_PERIOD", "VIS_SAMPLES", "SEED",
+)
+_PROBABILITIES = (
+    "INPUT.COLOR.JITTER_PROB", "INPUT.COLOR.GRAYSCALE_PROB", "INPUT.COLOR.BLUR_PROB",
+    "INPUT.COLOR.FLIP_PROB", "INPUT.BOX_AUG.IOU_THRESH", "INPUT.BOX_AUG.NMS_THRESH",
+    "MODEL.MOCO.MOMENTUM", "SOLVER.MOMENTUM", "SOLVER.WARMUP_FACTOR",
+)
+_RANGES = (  # (low, high) pairs with low <= high
+    "INPUT.COPY_PASTE.CROP_SCALE", "INPUT.COPY_PASTE.CROP_RATIO", "INPUT.COPY_PASTE.PASTE_SIZE",
+    "INPUT.MOCO.CROP_SCALE", "INPUT.MOCO.CROP_RATIO", "INPUT.COLOR.BLUR_SIGMA",
+)
+
+
+def _get(cfg, key):
+    node = cfg
+    for part in key.split("."):
+        node = node[part]
+    return node
+
+
+def validate_config(cfg: CfgNode) -> None:
+    """Check values that fvcore's type check cannot; raise :class:`ConfigError` naming the key."""
+
+    def fail(key, expected):
+        raise ConfigError(f"{key} = {_get(cfg, key)!r}: expected {expected}")
+
+    for key, choices in _CHOICES.items():
+        if _get(cfg, key) not in choices:
+            fail(key, "one of " + ", ".join(repr(c) for c in choices))
+    for key in _POSITIVE:
+        if not _get(cfg, key) > 0:
+            fail(key, "a value > 0")
+    for key in _NON_NEGATIVE:
+        if not _get(cfg, key) >= 0:
+            fail(key, "a value >= 0")
+    for key in _PROBABILITIES:
+        if not 0.0 <= _get(cfg, key) <= 1.0:
+            fail(key, "a value in [0, 1]")
+    for key in _RANGES:
+        value = _get(cfg, key)
+        if len(value) != 2 or not 0 < value[0] <= value[1]:
+            fail(key, "a pair (low, high) with 0 < low <= high")
+    if cfg.INPUT.COPY_PASTE.PASTE_SIZE[1] > cfg.INPUT.CANVAS_SIZE:
+        fail("INPUT.COPY_PASTE.PASTE_SIZE", f"sizes no larger than INPUT.CANVAS_SIZE ({cfg.INPUT.CANVAS_SIZE})")
+    if cfg.INPUT.COPY_PASTE.CROP_SCALE[1] > 1.0:
+        fail("INPUT.COPY_PASTE.CROP_SCALE", "area fractions in (0, 1]")
+    if cfg.INPUT.MOCO.CROP_SCALE[1] > 1.0:
+        fail("INPUT.MOCO.CROP_SCALE", "area fractions in (0, 1]")
+    if len(cfg.INPUT.COLOR.JITTER) != 4 or min(cfg.INPUT.COLOR.JITTER) < 0:
+        fail("INPUT.COLOR.JITTER", "four non-negative strengths (brightness, contrast, saturation, hue)")
+    if cfg.INPUT.COLOR.JITTER[3] > 0.5:
+        fail("INPUT.COLOR.JITTER", "a hue strength <= 0.5")
+    for key in ("MODEL.PIXEL_MEAN", "MODEL.PIXEL_STD"):
+        if len(_get(cfg, key)) != 3:
+            fail(key, "three values (R, G, B)")
+    if min(cfg.MODEL.PIXEL_STD) <= 0:
+        fail("MODEL.PIXEL_STD", "positive values")
+
+    head = cfg.MODEL.ROI_BOX_HEAD
+    if cfg.MODEL.META_ARCHITECTURE == "InsLoc":
+        expected_backbones = ("resnet_fpn", "resnet_c4")
+        valid = {"resnet_fpn": ("p2", "p3", "p4", "p5"), "resnet_c4": ("res4",)}
+    else:
+        expected_backbones = ("resnet",)
+        valid = {}
+    if cfg.MODEL.BACKBONE.NAME not in expected_backbones:
+        fail("MODEL.BACKBONE.NAME", f"one of {expected_backbones} for MODEL.META_ARCHITECTURE "
+             f"{cfg.MODEL.META_ARCHITECTURE!r}")
+    if cfg.MODEL.META_ARCHITECTURE == "InsLoc":
+        names = valid[cfg.MODEL.BACKBONE.NAME]
+        features = list(head.IN_FEATURES)
+        if not features or any(f not in names for f in features) or len(set(features)) != len(features):
+            fail("MODEL.ROI_BOX_HEAD.IN_FEATURES", f"distinct names among {names} for backbone "
+                 f"{cfg.MODEL.BACKBONE.NAME!r}")
+        if head.LOSS_WEIGHTS and len(head.LOSS_WEIGHTS) != len(features):
+            fail("MODEL.ROI_BOX_HEAD.LOSS_WEIGHTS", f"{len(features)} weights, one per IN_FEATURES")
+        for key in ("INPUT.BOX_AUG.QUERY_FEATURES", "INPUT.BOX_AUG.KEY_FEATURES"):
+            if any(f not in features for f in _get(cfg, key)):
+                fail(key, f"names among MODEL.ROI_BOX_HEAD.IN_FEATURES {features}")
+    if cfg.MODEL.RESNETS.NORM == "GN" and cfg.MODEL.RESNETS.WIDTH % 32:
+        fail("MODEL.RESNETS.WIDTH", "a multiple of 32 with MODEL.RESNETS.NORM 'GN'")
+    if cfg.DATASETS.PRETRAIN == "":
+        fail("DATASETS.PRETRAIN", "a folder, a COCO json, a .txt list of paths, or 'synthetic'")

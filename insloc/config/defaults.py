@@ -1,0 +1,210 @@
+"""Every config key of insloc, with its default and a one-line comment.
+
+Recipes in ``configs/`` set ``_BASE_`` and only their differences; the command line overrides with
+``KEY VALUE`` pairs. Defaults follow the official InsLoc R50-FPN ImageNet recipe (PROTOCOLS.md).
+"""
+
+from fvcore.common.config import CfgNode as CN
+
+_C = CN()
+_C.VERSION = 1
+
+# ---------------------------------------------------------------------------------------------
+# Model
+# ---------------------------------------------------------------------------------------------
+_C.MODEL = CN()
+# Pretext method, a name in insloc.modeling.META_ARCH_REGISTRY: "InsLoc" or "MoCo".
+_C.MODEL.META_ARCHITECTURE = "InsLoc"
+# "auto" (CUDA when available), "cpu" or "cuda"; under torchrun each process takes cuda:LOCAL_RANK.
+_C.MODEL.DEVICE = "auto"
+# Normalisation of RGB input in 0-255 (shared with fine-tuning: INPUT.FORMAT RGB).
+_C.MODEL.PIXEL_MEAN = [123.675, 116.28, 103.53]
+_C.MODEL.PIXEL_STD = [58.395, 57.12, 57.375]
+# Use the channels_last memory format on CUDA (faster convolutions with AMP).
+_C.MODEL.CHANNELS_LAST = True
+
+_C.MODEL.BACKBONE = CN()
+# Backbone builder in insloc.modeling.BACKBONE_REGISTRY: "resnet_fpn", "resnet_c4" or "resnet".
+_C.MODEL.BACKBONE.NAME = "resnet_fpn"
+
+_C.MODEL.RESNETS = CN()
+# 18, 34 or 50 (torchvision layout: stride in the 3x3 conv, i.e. detectron2's STRIDE_IN_1X1 False).
+_C.MODEL.RESNETS.DEPTH = 50
+# Channels of the stem and of res2's bottleneck; stages double it. 64 is the standard ResNet.
+_C.MODEL.RESNETS.WIDTH = 64
+# Normalisation in the trunk: "BN", "SyncBN" or "GN" (32 groups).
+_C.MODEL.RESNETS.NORM = "BN"
+
+_C.MODEL.FPN = CN()
+# Channels of every FPN output P2-P5.
+_C.MODEL.FPN.OUT_CHANNELS = 256
+# Normalisation in the lateral and output convs: "BN", "SyncBN", "GN" or "" (none).
+_C.MODEL.FPN.NORM = "BN"
+
+_C.MODEL.ROI_BOX_HEAD = CN()
+# Feature maps the boxes are pooled from; every box is pooled on every one of them separately.
+# "p2".."p5" for resnet_fpn, "res4" for resnet_c4.
+_C.MODEL.ROI_BOX_HEAD.IN_FEATURES = ["p2", "p3", "p4", "p5"]
+# RoIAlign output size (7 for FPN; 14 for C4, which res5 halves to 7).
+_C.MODEL.ROI_BOX_HEAD.POOLER_RESOLUTION = 7
+# RoIAlign sampling points per bin (0: adaptive, as detectron2 and mmdetection).
+_C.MODEL.ROI_BOX_HEAD.POOLER_SAMPLING_RATIO = 0
+# FPN head: number of 3x3 convs before the fcs (torchvision's FastRCNNConvFCHead).
+_C.MODEL.ROI_BOX_HEAD.NUM_CONV = 4
+_C.MODEL.ROI_BOX_HEAD.CONV_DIM = 256
+# FPN head: number of fc layers (official recipe 2; only the first transfers to a detector).
+_C.MODEL.ROI_BOX_HEAD.NUM_FC = 2
+_C.MODEL.ROI_BOX_HEAD.FC_DIM = 1024
+# Normalisation in the head convs: "BN", "SyncBN", "GN" or "".
+_C.MODEL.ROI_BOX_HEAD.NORM = "BN"
+# Loss weight of each IN_FEATURES level (same length; empty means 1.0 each).
+_C.MODEL.ROI_BOX_HEAD.LOSS_WEIGHTS = []
+
+_C.MODEL.MOCO = CN()
+# Embedding dimension (output of the projection, L2 normalised).
+_C.MODEL.MOCO.DIM = 128
+# Hidden width of the MoCo v2 MLP head (2048 for ResNet-50); 0 means the trunk's output width.
+_C.MODEL.MOCO.MLP_DIM = 2048
+# Negatives kept in each queue (one queue per pooled level, one shared pointer).
+_C.MODEL.MOCO.QUEUE_SIZE = 65536
+# Momentum of the key encoder's moving average (every part: backbone, FPN and heads).
+_C.MODEL.MOCO.MOMENTUM = 0.999
+# Softmax temperature of the contrastive loss.
+_C.MODEL.MOCO.TEMPERATURE = 0.2
+# Shuffle BN: shuffle keys across processes; in one process emulate it with a split batch norm.
+_C.MODEL.MOCO.SHUFFLE_BN = True
+# Groups of the split batch norm that emulates shuffle BN in one process (MoCo's single-GPU demo).
+_C.MODEL.MOCO.SPLIT_BN_GROUPS = 8
+
+# ---------------------------------------------------------------------------------------------
+# Input: copy-paste compositing, colour augmentation and anchor box augmentation
+# ---------------------------------------------------------------------------------------------
+_C.INPUT = CN()
+# Channel order the model receives; only "RGB" (the fine-tuning protocol's INPUT.FORMAT).
+_C.INPUT.FORMAT = "RGB"
+# InsLoc: side of the square canvas each background is resized to (aspect not kept).
+_C.INPUT.CANVAS_SIZE = 256
+
+_C.INPUT.COPY_PASTE = CN()
+# Foreground crop area as a fraction of the image (RandomResizedCrop's scale).
+_C.INPUT.COPY_PASTE.CROP_SCALE = (0.2, 1.0)
+# Foreground crop aspect ratio w/h, drawn log-uniformly in this range.
+_C.INPUT.COPY_PASTE.CROP_RATIO = (0.5, 2.0)
+# Tries before the centre-crop fallback (RandomResizedCrop's rule).
+_C.INPUT.COPY_PASTE.CROP_TRIES = 10
+# Target width and height of the pasted crop, integers in [low, high); the crop keeps its aspect.
+_C.INPUT.COPY_PASTE.PASTE_SIZE = (128, 255)
+
+_C.INPUT.MOCO = CN()
+# MoCo v2: RandomResizedCrop output size, area range and aspect range of each view.
+_C.INPUT.MOCO.CROP_SIZE = 224
+_C.INPUT.MOCO.CROP_SCALE = (0.2, 1.0)
+_C.INPUT.MOCO.CROP_RATIO = (0.75, 1.3333333333333333)
+
+_C.INPUT.COLOR = CN()
+# Colour jitter strengths: brightness, contrast, saturation, hue.
+_C.INPUT.COLOR.JITTER = (0.4, 0.4, 0.4, 0.1)
+# Probability of applying the colour jitter.
+_C.INPUT.COLOR.JITTER_PROB = 0.8
+# Probability of converting the view to grayscale.
+_C.INPUT.COLOR.GRAYSCALE_PROB = 0.2
+# Probability and sigma range of the Gaussian blur.
+_C.INPUT.COLOR.BLUR_PROB = 0.5
+_C.INPUT.COLOR.BLUR_SIGMA = (0.1, 2.0)
+# Probability of a horizontal flip (boxes flip with the view).
+_C.INPUT.COLOR.FLIP_PROB = 0.5
+
+_C.INPUT.BOX_AUG = CN()
+# Jitter boxes by drawing an overlapping RPN anchor (InsLoc's anchor box augmentation).
+_C.INPUT.BOX_AUG.ENABLED = True
+# Anchor grid stride in canvas pixels (the P4 map), anchor sizes and aspect ratios h/w (area kept).
+_C.INPUT.BOX_AUG.ANCHOR_STRIDE = 16
+_C.INPUT.BOX_AUG.ANCHOR_SIZES = (32, 64, 128, 256)
+_C.INPUT.BOX_AUG.ANCHOR_RATIOS = (0.5, 0.75, 1.0, 1.5, 2.0)
+# Anchor centres at (i + offset) * stride (0.0: torchvision and mmdetection).
+_C.INPUT.BOX_AUG.ANCHOR_OFFSET = 0.0
+# Candidates: anchors whose IoU with the pasted box is above this.
+_C.INPUT.BOX_AUG.IOU_THRESH = 0.5
+# NMS threshold applied to the candidates with random scores before one survivor is drawn.
+_C.INPUT.BOX_AUG.NMS_THRESH = 0.7
+# When no anchor qualifies, draw among this many best-overlapping anchors (official code: 4000).
+_C.INPUT.BOX_AUG.FALLBACK_TOPK = 5
+# IN_FEATURES levels that pool the augmented box, for the query and the key view (others pool
+# the pasted box). Official FPN recipe: query P5 only.
+_C.INPUT.BOX_AUG.QUERY_FEATURES = ["p5"]
+_C.INPUT.BOX_AUG.KEY_FEATURES = []
+
+# ---------------------------------------------------------------------------------------------
+# Data
+# ---------------------------------------------------------------------------------------------
+_C.DATASETS = CN()
+# Unlabelled images: a folder (searched recursively), a COCO json, a .txt list of paths,
+# or "synthetic" (insloc.data.synthetic scenes).
+_C.DATASETS.PRETRAIN = "synthetic"
+# Root that relative paths in a COCO json or a .txt list are resolved against ("" = the file's dir).
+_C.DATASETS.IMAGE_ROOT = ""
+
+_C.DATASETS.SYNTHETIC = CN()
+# Number of synthetic scenes, their side in pixels and the seed that generates them.
+_C.DATASETS.SYNTHETIC.NUM_IMAGES = 2048
+_C.DATASETS.SYNTHETIC.IMAGE_SIZE = 256
+_C.DATASETS.SYNTHETIC.SEED = 0
+
+_C.DATALOADER = CN()
+# Data loading processes per training process (0: load in the main process).
+_C.DATALOADER.NUM_WORKERS = 4
+# Batches each worker prepares ahead.
+_C.DATALOADER.PREFETCH_FACTOR = 2
+# Pinned host memory for faster host-to-GPU copies (CUDA only).
+_C.DATALOADER.PIN_MEMORY = True
+
+# ---------------------------------------------------------------------------------------------
+# Solver
+# ---------------------------------------------------------------------------------------------
+_C.SOLVER = CN()
+# Training length in iterations (recipes give the epochs in a comment).
+_C.SOLVER.MAX_ITER = 1000000
+# Images per iteration summed over all processes.
+_C.SOLVER.IMS_PER_BATCH = 256
+# Learning rate for REFERENCE_BATCH_SIZE images; the run uses BASE_LR * IMS_PER_BATCH / REFERENCE.
+_C.SOLVER.BASE_LR = 0.03
+# Batch size BASE_LR is given for (linear scaling rule); 0 uses BASE_LR as it is.
+_C.SOLVER.REFERENCE_BATCH_SIZE = 256
+_C.SOLVER.MOMENTUM = 0.9
+_C.SOLVER.NESTEROV = True
+_C.SOLVER.WEIGHT_DECAY = 1e-4
+# "WarmupCosineLR" (to 0 at MAX_ITER) or "WarmupConstantLR".
+_C.SOLVER.LR_SCHEDULER_NAME = "WarmupCosineLR"
+# Linear warm-up length in iterations and starting factor (0 iterations: no warm-up).
+_C.SOLVER.WARMUP_ITERS = 0
+_C.SOLVER.WARMUP_FACTOR = 0.001
+# Save a checkpoint every this many iterations (and always at the end).
+_C.SOLVER.CHECKPOINT_PERIOD = 5000
+_C.SOLVER.AMP = CN()
+# Automatic mixed precision on CUDA; DTYPE "bfloat16" or "float16" (float16 uses a grad scaler).
+_C.SOLVER.AMP.ENABLED = False
+_C.SOLVER.AMP.DTYPE = "bfloat16"
+
+# ---------------------------------------------------------------------------------------------
+# Evaluation during pretraining
+# ---------------------------------------------------------------------------------------------
+_C.TEST = CN()
+# Held-out instance discrimination: each query view matched against all key views of a fixed set
+# of synthetic samples (0 disables it). Run before training, every EVAL_PERIOD and at the end.
+_C.TEST.INSTANCE_DISC_SAMPLES = 0
+# Iterations between evaluations (0: only before and after training).
+_C.TEST.EVAL_PERIOD = 0
+
+# ---------------------------------------------------------------------------------------------
+# Misc
+# ---------------------------------------------------------------------------------------------
+# Directory for the config, metrics, checkpoints and logs.
+_C.OUTPUT_DIR = "./output"
+# Seed of every random draw: weights, sample order (SEED, epoch) and each sample (SEED, epoch, i).
+_C.SEED = 0
+# Iterations between metric writes (metrics.jsonl, TensorBoard, log line).
+_C.LOG_PERIOD = 20
+# Save a PNG grid of this many training composites at the start of the run (0: none).
+_C.VIS_SAMPLES = 16
+# Use deterministic CUDA kernels (slower; CPU runs are deterministic regardless).
+_C.CUDNN_DETERMINISTIC = False

@@ -1,0 +1,96 @@
+"""Checkpoint files: atomic writes, safe loads, and finding the newest checkpoint of a run.
+
+A pretraining checkpoint is a dict of tensors and plain Python values (loadable with
+``weights_only=True``)::
+
+    {"model": state_dict (encoder_q.*, encoder_k.*, queue_*, queue_ptr),
+     "optimizer": ..., "scheduler": ..., "iteration": int (iterations done),
+     "rng": {"torch": ByteTensor, "numpy": ..., "python": ...}, "config": yaml str,
+     "meta_arch": str, "insloc_version": str}
+"""
+
+import os
+import tempfile
+
+import torch
+
+LAST_CHECKPOINT = "last_checkpoint"
+
+
+def atomic_save(obj, path: str) -> None:
+    """``torch.save`` to a temporary file in the same folder, fsync, then rename over ``path``.
+
+    A run killed at any moment leaves either the old file or the complete new one, never a partial.
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp_", suffix=os.path.basename(path))
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    _fsync_dir(folder)
+
+
+def atomic_write_text(text: str, path: str) -> None:
+    """Write a small text file atomically (same rule as :func:`atomic_save`)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp_")
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(folder)
+
+
+def _fsync_dir(folder: str) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def load_checkpoint(path: str) -> dict:
+    """Load a checkpoint without executing code from it (``weights_only=True``)."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"checkpoint {path!r} does not exist")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # a corrupt file or one holding arbitrary objects
+        raise ValueError(f"checkpoint {path!r} cannot be loaded safely: {e}") from None
+
+
+def checkpoint_name(iteration: int) -> str:
+    return f"model_{iteration:07d}.pth"
+
+
+def last_checkpoint(output_dir: str):
+    """Path of the newest checkpoint named in ``output_dir/last_checkpoint``, or None."""
+    marker = os.path.join(output_dir, LAST_CHECKPOINT)
+    if not os.path.isfile(marker):
+        return None
+    with open(marker) as f:
+        name = f.read().strip()
+    path = os.path.join(output_dir, name)
+    return path if os.path.isfile(path) else None
+
+
+def existing_checkpoints(output_dir: str) -> list:
+    """Checkpoint files of a run already in ``output_dir`` (sorted)."""
+    if not os.path.isdir(output_dir):
+        return []
+    names = os.listdir(output_dir)
+    return sorted(n for n in names if n.endswith(".pth") and n.startswith("model_"))

@@ -1,0 +1,145 @@
+"""End-to-end runs of tools/pretrain_net.py on the quick configs (tiny networks, CPU)."""
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from insloc.config import load_config
+from insloc.engine.checkpoint import atomic_save, load_checkpoint
+from insloc.engine.optim import WarmupLR, scaled_lr
+
+from .conftest import ROOT
+
+FPN = "configs/quick/insloc_tiny_FPN.yaml"
+
+
+def pretrain(out, *opts, config=FPN, resume=False):
+    args = ["tools/pretrain_net.py", "--config-file", config]
+    if resume:
+        args.append("--resume")
+    return [*args, "OUTPUT_DIR", str(out), *map(str, opts)]
+
+
+def final_state(out):
+    return load_checkpoint(os.path.join(out, "model_final.pth"))
+
+
+@pytest.mark.parametrize(
+    "config", [FPN, "configs/quick/insloc_tiny_C4.yaml", "configs/quick/moco_v2_tiny.yaml"]
+)
+def test_quick_configs_run_end_to_end(tool, tmp_path, config):
+    out = tmp_path / "run"
+    tool(*pretrain(out, config=config), check=True)
+    for name in ("config.yaml", "metrics.jsonl", "model_final.pth", "model_0000001.pth",
+                 "last_checkpoint", "composites.png", "log.txt", "tensorboard"):
+        assert (out / name).exists(), name
+    assert (out / "last_checkpoint").read_text().strip() == "model_final.pth"
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["iteration"] for r in records] == [1, 2, 3, 4]
+    levels = ["res4"] if "C4" in config else ["global"] if "moco" in config else ["p2", "p3", "p4", "p5"]
+    for r in records:
+        for level in levels:
+            assert math.isfinite(r[f"loss_{level}"]) and 0 <= r[f"acc_{level}"] <= 1
+        assert r["lr"] > 0 and r["images_per_sec"] > 0 and r["data_time"] >= 0
+        assert r["num_bad_images"] == 0
+    ckpt = final_state(out)
+    assert ckpt["iteration"] == 4 and ckpt["meta_arch"] in ("InsLoc", "MoCo")
+    assert load_config(str(out / "config.yaml")).SOLVER.MAX_ITER == 4
+    # the cosine schedule ends at 0 after MAX_ITER steps
+    assert ckpt["scheduler"]["_last_lr"][0] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_refuses_to_overwrite_and_resume_checks_architecture(tool, tmp_path):
+    out = tmp_path / "run"
+    tool(*pretrain(out, "SOLVER.MAX_ITER", 2), check=True)
+    before = (out / "model_final.pth").read_bytes()
+    proc = tool(*pretrain(out, "SOLVER.MAX_ITER", 2))
+    assert proc.returncode == 2 and "already holds checkpoints" in proc.stderr
+    assert "--resume" in proc.stderr and "Traceback" not in proc.stderr
+    proc = tool(*pretrain(out, config="configs/quick/insloc_tiny_C4.yaml", resume=True))
+    assert proc.returncode == 2 and "MODEL.BACKBONE.NAME" in proc.stderr
+    assert "resnet_fpn" in proc.stderr and "resnet_c4" in proc.stderr
+    assert (out / "model_final.pth").read_bytes() == before
+
+
+def test_missing_image_source_names_the_path(tool, tmp_path):
+    missing = tmp_path / "no_such_folder"
+    proc = tool(*pretrain(tmp_path / "run", "DATASETS.PRETRAIN", missing))
+    assert proc.returncode == 2 and str(missing) in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_non_finite_loss_stops_with_the_iteration(tool, tmp_path):
+    proc = tool(*pretrain(tmp_path / "run", "SOLVER.BASE_LR", 1e30, "SOLVER.MAX_ITER", 6))
+    assert proc.returncode == 1
+    assert "non-finite at iteration" in proc.stdout + proc.stderr
+
+
+def _wait_for(path, proc, timeout=120):
+    start = time.time()
+    while not os.path.exists(path):
+        assert proc.poll() is None, "the run ended before it could be killed"
+        assert time.time() - start < timeout
+        time.sleep(0.02)
+
+
+def test_resume_after_sigkill_is_bit_exact(tool, tmp_path):
+    opts = ["SOLVER.MAX_ITER", 12, "SOLVER.CHECKPOINT_PERIOD", 3, "DATALOADER.NUM_WORKERS", 2,
+            "VIS_SAMPLES", 0]
+    tool(*pretrain(tmp_path / "ref", *opts), check=True)
+
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, *pretrain(killed, *opts)], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    _wait_for(killed / "model_0000005.pth", proc)
+    os.killpg(proc.pid, signal.SIGKILL)  # the trainer and its data workers, mid-run
+    proc.wait()
+    assert not (killed / "model_final.pth").exists()
+    resumed = tool(*pretrain(killed, *opts, resume=True), check=True)
+    assert "resumed from" in resumed.stdout
+
+    ref, res = final_state(tmp_path / "ref"), final_state(killed)
+    assert ref["model"].keys() == res["model"].keys()
+    for k in ref["model"]:
+        assert torch.equal(ref["model"][k], res["model"][k]), k
+    for a, b in zip(ref["optimizer"]["state"].values(), res["optimizer"]["state"].values()):
+        assert torch.equal(a["momentum_buffer"], b["momentum_buffer"])
+
+
+def test_atomic_save_leaves_no_partial_file(tmp_path):
+    path = tmp_path / "ckpt.pth"
+    atomic_save({"w": torch.arange(3)}, str(path))
+    atomic_save({"w": torch.arange(4)}, str(path))
+    assert os.listdir(tmp_path) == ["ckpt.pth"]
+    assert torch.equal(load_checkpoint(str(path))["w"], torch.arange(4))
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("echo pwned",))
+
+    torch.save({"x": Evil()}, tmp_path / "evil.pth")
+    with pytest.raises(ValueError, match="cannot be loaded safely"):
+        load_checkpoint(str(tmp_path / "evil.pth"))
+
+
+def test_lr_schedule():
+    cfg = load_config(os.path.join(ROOT, FPN), ["SOLVER.IMS_PER_BATCH", "64"])
+    assert scaled_lr(cfg) == pytest.approx(0.03 * 64 / 32)
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched = WarmupLR(opt, max_iter=100, warmup_iters=10, warmup_factor=0.1)
+    lrs = []
+    for _ in range(100):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs[0] == pytest.approx(0.1) and lrs[10] == pytest.approx(0.5 * (1 + math.cos(math.pi * 0.1)))
+    assert all(a < b for a, b in zip(lrs[:10], lrs[1:11]))  # warm-up rises
+    assert all(a >= b for a, b in zip(lrs[10:], lrs[11:]))  # cosine decays
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
