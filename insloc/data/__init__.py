@@ -1,0 +1,44 @@
+"""Data: synthetic scenes, unlabelled image sources, copy-paste compositing, box augmentation."""
+
+from .anchor_aug import AnchorBoxSampler
+from .build import build_pretrain_dataset, build_pretrain_loader
+from .color import ColorAugmentation, hflip
+from .copy_paste import PastePlan, sample_crop, sample_paste_plan, sample_paste_size
+from .datasets import InsLocPretrainDataset, TwoCropDataset, sample_rng
+from .image_io import BadImageError, choose_reduction, read_image, read_image_size
+from .samplers import PretrainBatchSampler
+from .sources import (
+    FileImageSource,
+    ImageSource,
+    SyntheticSource,
+    build_image_source,
+    image_source_from_config,
+)
+from .synthetic import CLASS_NAMES, SyntheticScenes
+
+__all__ = [
+    "AnchorBoxSampler",
+    "BadImageError",
+    "CLASS_NAMES",
+    "ColorAugmentation",
+    "FileImageSource",
+    "ImageSource",
+    "InsLocPretrainDataset",
+    "PastePlan",
+    "PretrainBatchSampler",
+    "SyntheticScenes",
+    "SyntheticSource",
+    "TwoCropDataset",
+    "build_image_source",
+    "build_pretrain_dataset",
+    "build_pretrain_loader",
+    "choose_reduction",
+    "hflip",
+    "image_source_from_config",
+    "read_image",
+    "read_image_size",
+    "sample_crop",
+    "sample_paste_plan",
+    "sample_paste_size",
+    "sample_rng",
+]

@@ -1,0 +1,127 @@
+"""InsLoc's anchor box augmentation: replace a view's box by a random overlapping RPN anchor.
+
+The candidates are the anchors with IoU > ``iou_thresh`` to the box. As in the official code they
+get random scores and go through NMS before one survivor is drawn uniformly: NMS thins the dense
+clusters of near-identical anchors, so the draw spreads over positions and shapes instead of
+following anchor density (PROTOCOLS.md, "Box augmentation with anchors").
+"""
+
+import math
+
+import numpy as np
+
+__all__ = ["AnchorBoxSampler", "box_iou", "make_anchors", "nms"]
+
+
+def make_anchors(canvas_size: int, stride: int, sizes, ratios, offset: float = 0.0) -> np.ndarray:
+    """Anchors of a stride-``stride`` grid over a square canvas, unclipped (RoIAlign pads).
+
+    Ratio r is h / w with the area kept: w = s / sqrt(r), h = s * sqrt(r). Centres are at
+    ((i + offset) * stride, (j + offset) * stride); cells are ordered row-major, then sizes, then
+    ratios (torchvision's order).
+
+    Returns:
+        A x 4 float32 XYXY, A = ceil(canvas / stride)^2 * len(sizes) * len(ratios).
+    """
+    cells = math.ceil(canvas_size / stride)
+    base = []
+    for s in sizes:
+        for r in ratios:
+            w, h = s / math.sqrt(r), s * math.sqrt(r)
+            base.append((-w / 2, -h / 2, w / 2, h / 2))
+    base = np.array(base, np.float64)  # B x 4
+    centres = (np.arange(cells, dtype=np.float64) + offset) * stride
+    cy, cx = np.meshgrid(centres, centres, indexing="ij")
+    shifts = np.stack([cx, cy, cx, cy], axis=-1).reshape(-1, 1, 4)  # cells^2 x 1 x 4
+    return (shifts + base[None]).reshape(-1, 4).astype(np.float32)
+
+
+def box_iou(boxes: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """IoU of XYXY ``boxes`` (N x 4) with ``others`` (M x 4); returns N x M float32."""
+    lt = np.maximum(boxes[:, None, :2], others[None, :, :2])
+    rb = np.minimum(boxes[:, None, 2:], others[None, :, 2:])
+    inter = np.prod(np.clip(rb - lt, 0, None), axis=-1)
+    area_a = np.prod(boxes[:, 2:] - boxes[:, :2], axis=-1)
+    area_b = np.prod(others[:, 2:] - others[:, :2], axis=-1)
+    union = area_a[:, None] + area_b[None, :] - inter
+    return (inter / np.maximum(union, 1e-9)).astype(np.float32)
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, thresh: float) -> np.ndarray:
+    """Greedy NMS; returns the indices kept, by decreasing score."""
+    order = np.argsort(-scores, kind="stable")
+    iou = box_iou(boxes[order], boxes[order])
+    suppressed = np.zeros(len(order), bool)
+    keep = []
+    for rank in range(len(order)):
+        if suppressed[rank]:
+            continue
+        keep.append(order[rank])
+        suppressed |= iou[rank] > thresh
+    return np.array(keep, np.int64)
+
+
+class AnchorBoxSampler:
+    """Draw an augmented box for a view's box from the anchors that overlap it.
+
+    Args:
+        canvas_size: side of the square canvas in pixels.
+        stride: anchor grid stride (the P4 map: 16).
+        sizes: anchor sizes (sqrt of the area) in pixels.
+        ratios: aspect ratios h / w.
+        offset: anchor centres at (i + offset) * stride.
+        iou_thresh: candidates have IoU > this with the box.
+        nms_thresh: NMS threshold over the randomly scored candidates.
+        fallback_topk: with no candidate, draw among this many best-IoU anchors (official: 4000).
+    """
+
+    def __init__(
+        self,
+        canvas_size: int,
+        stride: int = 16,
+        sizes=(32, 64, 128, 256),
+        ratios=(0.5, 0.75, 1.0, 1.5, 2.0),
+        offset: float = 0.0,
+        iou_thresh: float = 0.5,
+        nms_thresh: float = 0.7,
+        fallback_topk: int = 5,
+    ):
+        if fallback_topk < 1:
+            raise ValueError(f"fallback_topk must be >= 1, got {fallback_topk}")
+        self.anchors = make_anchors(canvas_size, stride, sizes, ratios, offset)
+        self.iou_thresh = iou_thresh
+        self.nms_thresh = nms_thresh
+        self.fallback_topk = fallback_topk
+
+    @classmethod
+    def from_config(cls, cfg) -> "AnchorBoxSampler":
+        b = cfg.INPUT.BOX_AUG
+        return cls(
+            canvas_size=cfg.INPUT.CANVAS_SIZE,
+            stride=b.ANCHOR_STRIDE,
+            sizes=tuple(b.ANCHOR_SIZES),
+            ratios=tuple(b.ANCHOR_RATIOS),
+            offset=b.ANCHOR_OFFSET,
+            iou_thresh=b.IOU_THRESH,
+            nms_thresh=b.NMS_THRESH,
+            fallback_topk=b.FALLBACK_TOPK,
+        )
+
+    def ious(self, box) -> np.ndarray:
+        """IoU of every anchor with ``box`` (4,); returns (A,)."""
+        return box_iou(np.asarray(box, np.float32).reshape(1, 4), self.anchors)[0]
+
+    def candidates(self, box) -> np.ndarray:
+        """Indices of the anchors with IoU > iou_thresh to ``box``."""
+        return np.flatnonzero(self.ious(box) > self.iou_thresh)
+
+    def __call__(self, box, rng: np.random.Generator) -> np.ndarray:
+        """The augmented box for ``box`` (4,) XYXY; returns (4,) float32."""
+        ious = self.ious(box)
+        cand = np.flatnonzero(ious > self.iou_thresh)
+        if len(cand):
+            keep = cand[nms(self.anchors[cand], rng.random(len(cand)), self.nms_thresh)]
+        else:
+            # Ours: a few best-overlapping anchors; the official 4000 of 5120 is near random.
+            keep = np.argsort(-ious, kind="stable")[: self.fallback_topk]
+        return self.anchors[keep[rng.integers(len(keep))]].copy()

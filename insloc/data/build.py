@@ -1,0 +1,85 @@
+"""Build the pretraining dataset and its data loader from a config."""
+
+import cv2
+import torch
+
+from ..utils import comm
+from .datasets import InsLocPretrainDataset, TwoCropDataset
+from .samplers import PretrainBatchSampler
+from .sources import ImageSource, image_source_from_config
+
+__all__ = ["build_pretrain_dataset", "build_pretrain_loader"]
+
+
+def build_pretrain_dataset(cfg, source: ImageSource = None):
+    """The dataset of MODEL.META_ARCHITECTURE: InsLoc composites or MoCo two-crop views.
+
+    Args:
+        cfg: the config.
+        source: the images; None builds DATASETS.PRETRAIN's.
+    """
+    if source is None:
+        source = image_source_from_config(cfg)
+    arch = cfg.MODEL.META_ARCHITECTURE
+    if arch == "InsLoc":
+        return InsLocPretrainDataset.from_config(cfg, source)
+    if arch == "MoCo":
+        return TwoCropDataset.from_config(cfg, source)
+    raise ValueError(f"MODEL.META_ARCHITECTURE = {arch!r}: expected 'InsLoc' or 'MoCo'")
+
+
+def _worker_init(worker_id: int) -> None:
+    # Workers already run in parallel; library thread pools inside each only oversubscribe cores.
+    cv2.setNumThreads(1)
+    torch.set_num_threads(1)
+
+
+def build_pretrain_loader(
+    cfg, dataset, start_iter: int = 0, rank: int = None, world_size: int = None
+) -> torch.utils.data.DataLoader:
+    """An infinite loader of this rank's batches, starting at iteration ``start_iter``.
+
+    Args:
+        cfg: the config (SOLVER.IMS_PER_BATCH is the global batch; DATALOADER.*; SEED).
+        dataset: a dataset indexed by (epoch, index) keys.
+        start_iter: first iteration (resume).
+        rank, world_size: default to this process's (see insloc.utils.comm).
+    Returns:
+        a DataLoader yielding collated dicts of the dataset's samples.
+    """
+    rank = comm.get_rank() if rank is None else rank
+    world_size = comm.get_world_size() if world_size is None else world_size
+    total = cfg.SOLVER.IMS_PER_BATCH
+    if total % world_size:
+        raise ValueError(
+            f"SOLVER.IMS_PER_BATCH = {total} is not divisible by the {world_size} processes"
+        )
+    sampler = PretrainBatchSampler(
+        len(dataset),
+        total // world_size,
+        seed=cfg.SEED,
+        rank=rank,
+        world_size=world_size,
+        start_iter=start_iter,
+    )
+    workers = cfg.DATALOADER.NUM_WORKERS
+    extra = {}
+    if workers > 0:
+        extra = dict(
+            # Workers start from a fresh interpreter (forkserver), not a fork of a process whose
+            # OpenMP, OpenCV or CUDA state may be mid-use: forked workers deadlock there.
+            multiprocessing_context="forkserver",
+            persistent_workers=True,
+            prefetch_factor=cfg.DATALOADER.PREFETCH_FACTOR,
+            worker_init_fn=_worker_init,
+        )
+    return torch.utils.data.DataLoader(
+        dataset,
+        batch_sampler=sampler,
+        num_workers=workers,
+        pin_memory=bool(cfg.DATALOADER.PIN_MEMORY and torch.cuda.is_available()),
+        # Samples draw from their own (SEED, epoch, index) generators; a private generator keeps
+        # the loader from consuming the global torch RNG, which a resumed run restores exactly.
+        generator=torch.Generator().manual_seed(cfg.SEED),
+        **extra,
+    )

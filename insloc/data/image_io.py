@@ -1,0 +1,137 @@
+"""Reading images from disk: header sizes without decoding, and RGB decoding at a reduced size.
+
+Every failure (missing, empty, truncated, not an image) becomes a :class:`BadImageError` so that the
+datasets can skip one bad file of a long run instead of crashing. EXIF orientation is ignored on
+purpose: the header size must describe the decoded pixels, and torchvision's PIL loader (what the
+published ImageNet recipes used) ignores it too.
+"""
+
+import io
+import math
+import os
+
+import cv2
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+__all__ = ["BadImageError", "choose_reduction", "read_image", "read_image_size"]
+
+# JPEG decoders scale by 1/2, 1/4 or 1/8 inside the IDCT, which is where decoding time goes.
+_REDUCED_FLAGS = {
+    1: cv2.IMREAD_COLOR,
+    2: cv2.IMREAD_REDUCED_COLOR_2,
+    4: cv2.IMREAD_REDUCED_COLOR_4,
+    8: cv2.IMREAD_REDUCED_COLOR_8,
+}
+
+
+class BadImageError(Exception):
+    """A file that cannot be read as an image; the message names the file and why."""
+
+
+def read_image_size(path: str) -> tuple:
+    """Size of the image at ``path`` from its header only (PIL opens lazily).
+
+    Returns:
+        (h, w) in pixels.
+    Raises:
+        BadImageError: the file is missing, empty or not an image PIL recognises.
+    """
+    try:
+        if os.path.getsize(path) == 0:
+            raise BadImageError(f"{path}: empty file (0 bytes)")
+        with Image.open(path) as im:
+            w, h = im.size
+    except BadImageError:
+        raise
+    except FileNotFoundError:
+        raise BadImageError(f"{path}: no such file") from None
+    except Exception as e:  # PIL raises many types (OSError, SyntaxError, ValueError, ...)
+        raise BadImageError(f"{path}: cannot read the image header ({_reason(e)})") from None
+    if h <= 0 or w <= 0:
+        raise BadImageError(f"{path}: header gives an empty size {w}x{h}")
+    return h, w
+
+
+def read_image(path: str, reduce: int = 1) -> np.ndarray:
+    """Decode the image at ``path`` to RGB, optionally at 1/``reduce`` of its size.
+
+    Grayscale, palette, RGBA (alpha dropped), 16-bit (scaled to 8 bit), CMYK, WebP and BMP files
+    are converted. The file is only read, never written.
+
+    Args:
+        path: image file.
+        reduce: 1, 2, 4 or 8. The result is about (ceil(h / reduce), ceil(w / reduce)); JPEG
+            decoders give exactly that, other formats may round down, so callers map coordinates
+            with the returned shape rather than assuming it.
+    Returns:
+        H x W x 3 uint8 RGB array, C-contiguous.
+    Raises:
+        BadImageError: missing, empty, truncated or non-image file.
+    """
+    if reduce not in _REDUCED_FLAGS:
+        raise ValueError(f"reduce must be one of {tuple(_REDUCED_FLAGS)}, got {reduce}")
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except FileNotFoundError:
+        raise BadImageError(f"{path}: no such file") from None
+    except OSError as e:
+        raise BadImageError(f"{path}: cannot read the file ({_reason(e)})") from None
+    if data.size == 0:
+        raise BadImageError(f"{path}: empty file (0 bytes)")
+    bgr = cv2.imdecode(data, _REDUCED_FLAGS[reduce] | cv2.IMREAD_IGNORE_ORIENTATION)
+    if bgr is not None and bgr.ndim == 3 and bgr.shape[0] > 0 and bgr.shape[1] > 0:
+        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    # OpenCV builds lack some codecs (and reject some CMYK or odd PNG variants); PIL decides then.
+    return _read_with_pil(path, data, reduce)
+
+
+def _read_with_pil(path: str, data: np.ndarray, reduce: int) -> np.ndarray:
+    try:
+        with Image.open(io.BytesIO(data.tobytes())) as im:
+            if reduce > 1:
+                # JPEG only: PIL also scales in the IDCT; other formats ignore the hint.
+                im.draft("RGB", (im.width // reduce, im.height // reduce))
+            im.load()
+            array = _pil_to_rgb(im)
+    except Exception as e:
+        raise BadImageError(f"{path}: cannot decode the image ({_reason(e)})") from None
+    if reduce > 1:
+        h, w = array.shape[:2]
+        size = (math.ceil(w / reduce), math.ceil(h / reduce))
+        if (w, h) != size and w >= size[0] and h >= size[1]:
+            array = cv2.resize(array, size, interpolation=cv2.INTER_AREA)
+    return np.ascontiguousarray(array)
+
+
+def _pil_to_rgb(im: Image.Image) -> np.ndarray:
+    if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+        # Converting 16-bit to "RGB" in PIL clips at 255 instead of rescaling.
+        wide = np.asarray(im).astype(np.int64)
+        scale = 257.0 if wide.max(initial=0) > 255 else 1.0
+        gray = np.clip(np.round(wide / scale), 0, 255).astype(np.uint8)
+        return np.repeat(gray[:, :, None], 3, axis=2)
+    return np.asarray(im.convert("RGB"))
+
+
+def _reason(e: BaseException) -> str:
+    if isinstance(e, UnidentifiedImageError):
+        return "not a recognised image format"
+    text = " ".join(str(e).split())
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__
+
+
+def choose_reduction(h: int, w: int, need_h: float, need_w: float) -> int:
+    """Largest decode reduction that keeps at least the needed resolution.
+
+    Args:
+        h, w: full image size.
+        need_h, need_w: the smallest reduced size that still has every pixel the caller needs.
+    Returns:
+        The largest f in (1, 2, 4, 8) with ceil(h / f) >= need_h and ceil(w / f) >= need_w
+        (1 when even the full size is short: the caller then upsamples).
+    """
+    for f in (8, 4, 2):
+        if math.ceil(h / f) >= need_h and math.ceil(w / f) >= need_w:
+            return f
+    return 1

@@ -1,0 +1,64 @@
+import numpy as np
+
+from insloc.data.anchor_aug import AnchorBoxSampler, box_iou, nms
+
+
+def test_anchor_grid():
+    s = AnchorBoxSampler(256)
+    assert s.anchors.shape == (16 * 16 * 20, 4) and s.anchors.dtype == np.float32
+    w = s.anchors[:, 2] - s.anchors[:, 0]
+    h = s.anchors[:, 3] - s.anchors[:, 1]
+    # First cell: centre (0, 0); size 32 ratio 0.5 (h / w) keeps the area 32^2.
+    np.testing.assert_allclose(w[0] * h[0], 32 * 32, rtol=1e-5)
+    np.testing.assert_allclose(h[0] / w[0], 0.5, rtol=1e-5)
+    np.testing.assert_allclose((s.anchors[:20, :2] + s.anchors[:20, 2:]) / 2, 0, atol=1e-4)
+    centres = (s.anchors[:, :2] + s.anchors[:, 2:]) / 2
+    assert centres.max() == 15 * 16
+
+
+def test_drawn_box_overlaps_when_candidates_exist():
+    s = AnchorBoxSampler(256)
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        x1, y1 = rng.uniform(0, 120, size=2)
+        box = np.array([x1, y1, x1 + rng.uniform(40, 130), y1 + rng.uniform(40, 130)], np.float32)
+        assert len(s.candidates(box)) > 0
+        out = s(box, rng)
+        assert out.shape == (4,) and out.dtype == np.float32
+        assert box_iou(box[None], out[None])[0, 0] > 0.5
+
+
+def test_fallback_draws_among_best_overlaps():
+    s = AnchorBoxSampler(256, fallback_topk=3)
+    box = np.array([100, 100, 104, 104], np.float32)  # 4 x 4: no anchor reaches IoU 0.5
+    assert len(s.candidates(box)) == 0
+    best = np.sort(s.ious(box))[-3:]
+    rng = np.random.default_rng(1)
+    draws = {tuple(s(box, rng)) for _ in range(60)}
+    assert 1 < len(draws) <= 3
+    for d in draws:
+        assert box_iou(box[None], np.array([d], np.float32))[0, 0] >= best[0] - 1e-6
+
+
+def test_nms_keeps_no_overlapping_pair():
+    rng = np.random.default_rng(0)
+    boxes = AnchorBoxSampler(128).anchors[:300]
+    keep = nms(boxes, rng.random(len(boxes)), 0.5)
+    iou = box_iou(boxes[keep], boxes[keep])
+    np.fill_diagonal(iou, 0)
+    assert 0 < len(keep) < len(boxes) and iou.max() <= 0.5
+
+
+def test_nms_spreads_draws():
+    # Same-shape anchors one stride apart overlap > 0.7, so NMS keeps a spaced-out subset and
+    # cluster edges survive more often than cluster centres: the drawn centres spread further
+    # than with a plain uniform draw over the candidates.
+    box = np.array([40, 40, 220, 200], np.float32)
+
+    def centre_std(nms_thresh):
+        sampler = AnchorBoxSampler(256, nms_thresh=nms_thresh)
+        rng = np.random.default_rng(0)
+        draws = np.stack([sampler(box, rng) for _ in range(1000)])
+        return ((draws[:, :2] + draws[:, 2:]) / 2).std(axis=0).mean()
+
+    assert centre_std(0.7) > centre_std(1.0) + 0.7  # about 19.0 vs 17.5 pixels
