@@ -1,0 +1,112 @@
+"""Normalisation layers by name, and the split batch norm emulating shuffle BN in one process."""
+
+from functools import partial
+from typing import Callable, Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def get_norm(name: str, channels: int) -> Optional[nn.Module]:
+    """A normalisation layer for ``channels`` channels.
+
+    Args:
+        name: "BN", "SyncBN", "GN" (32 groups) or "" (no normalisation: returns None).
+        channels: number of channels C of the N x C x H x W input.
+    """
+    if name == "":
+        return None
+    if name == "BN":
+        return nn.BatchNorm2d(channels)
+    if name == "SyncBN":
+        return nn.SyncBatchNorm(channels)
+    if name == "GN":
+        return nn.GroupNorm(32, channels)
+    raise ValueError(f"unknown norm {name!r}: expected 'BN', 'SyncBN', 'GN' or ''")
+
+
+def norm_layer(name: str) -> Optional[Callable[[int], nn.Module]]:
+    """``get_norm`` as the ``norm_layer(channels)`` callable torchvision takes (None for "")."""
+    if name == "":
+        return None
+    get_norm(name, 32)  # fail now on an unknown name, not deep inside a torchvision constructor
+    return partial(get_norm, name)
+
+
+class SplitBatchNorm(nn.BatchNorm2d):
+    """Batch norm that normalises each of ``num_splits`` contiguous groups of the batch separately.
+
+    In one process it plays the role of one GPU's batch in shuffle BN (MoCo's single-GPU demo): with
+    the keys shuffled, each group's statistics mix samples of different query groups. The running
+    statistics are the mean over groups; in eval mode it is a plain ``BatchNorm2d``. Parameter and
+    buffer names are those of ``BatchNorm2d``, so weights move between the two freely.
+    """
+
+    def __init__(self, num_features: int, num_splits: int, **kwargs):
+        super().__init__(num_features, **kwargs)
+        if num_splits < 1:
+            raise ValueError(f"num_splits must be >= 1, got {num_splits}")
+        self.num_splits = num_splits
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Args: x: N x C x H x W, N a multiple of ``num_splits``. Returns N x C x H x W."""
+        if not self.training:
+            return super().forward(x)
+        n, c, h, w = x.shape
+        g = self.num_splits
+        if n % g:
+            raise ValueError(
+                f"split batch norm: a batch of {n} does not split into {g} groups; change "
+                "SOLVER.IMS_PER_BATCH or MODEL.MOCO.SPLIT_BN_GROUPS so the per-process batch is a "
+                "multiple of the groups"
+            )
+        # Fold group i into channels i*C..(i+1)*C so one batch_norm call gives per-group statistics.
+        x = (
+            x.reshape(g, n // g, c, h, w).transpose(0, 1).reshape(n // g, g * c, h, w)
+        )  # N/g x gC x H x W
+        momentum = self.momentum
+        mean = var = None
+        if self.track_running_stats:
+            self.num_batches_tracked.add_(1)
+            if momentum is None:  # cumulative moving average, as BatchNorm2d
+                momentum = 1.0 / float(self.num_batches_tracked)
+            mean = self.running_mean.repeat(g)  # gC
+            var = self.running_var.repeat(g)  # gC
+        weight = self.weight.repeat(g) if self.weight is not None else None  # gC
+        bias = self.bias.repeat(g) if self.bias is not None else None  # gC
+        y = F.batch_norm(x, mean, var, weight, bias, True, momentum or 0.0, self.eps)
+        if self.track_running_stats:
+            self.running_mean.copy_(mean.view(g, c).mean(0))
+            self.running_var.copy_(var.view(g, c).mean(0))
+        return y.reshape(n // g, g, c, h, w).transpose(0, 1).reshape(n, c, h, w)  # N x C x H x W
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + f", num_splits={self.num_splits}"
+
+
+def convert_to_split_bn(module: nn.Module, num_splits: int) -> nn.Module:
+    """Replace every plain ``BatchNorm2d`` in ``module`` (not SyncBN) by a :class:`SplitBatchNorm`.
+
+    Weights, running statistics and train/eval mode are kept. Children are replaced in place; the
+    return value is ``module`` itself, or the new layer when ``module`` is a ``BatchNorm2d``.
+    """
+    if type(module) is nn.BatchNorm2d:
+        new = SplitBatchNorm(
+            module.num_features,
+            num_splits,
+            eps=module.eps,
+            momentum=module.momentum,
+            affine=module.affine,
+            track_running_stats=module.track_running_stats,
+        )
+        new.load_state_dict(module.state_dict())
+        ref = next(iter(module.state_dict().values()), None)
+        if ref is not None:
+            new.to(ref.device)
+        return new.train(module.training)
+    for name, child in module.named_children():
+        new = convert_to_split_bn(child, num_splits)
+        if new is not child:
+            setattr(module, name, new)
+    return module

@@ -1,0 +1,77 @@
+"""Pretrained query encoder -> torchvision model state dicts, by renaming keys.
+
+The pretraining networks are built from torchvision's modules (``ResNet`` blocks, ``body``/``fpn``,
+``FastRCNNConvFCHead``), so conversion only strips prefixes:
+
+- "fpn": ``encoder_q.backbone.*`` -> ``backbone.*`` and the head's convs and first fc
+  ``encoder_q.box_head.{0..3,5}.*`` -> ``roi_heads.box_head.{0..3,5}.*``, for
+  ``fasterrcnn_resnet50_fpn_v2`` / ``maskrcnn_resnet50_fpn_v2`` (load with ``strict=False``).
+- "c4": trunk ``encoder_q.backbone.*`` -> ``*`` and res5 ``encoder_q.box_head.res5.*`` ->
+  ``layer4.*``, for ``resnet50`` (only ``fc`` missing).
+- "resnet" (MoCo v2): ``encoder_q.backbone.*`` -> ``*``, for ``resnet50``.
+
+The key encoder, the queues and the projection heads are dropped.
+"""
+
+from typing import Dict
+
+import torch
+
+ARCHS = ("fpn", "c4", "resnet")
+
+
+def detect_arch(state_dict: Dict[str, torch.Tensor]) -> str:
+    """ "fpn", "c4" or "resnet" for the "model" state dict of an insloc pretraining checkpoint."""
+    if any(k.startswith("encoder_q.backbone.fpn.") for k in state_dict):
+        return "fpn"
+    if any(k.startswith("encoder_q.box_head.res5.") for k in state_dict):
+        return "c4"
+    if any(k.startswith("encoder_q.backbone.layer4.") for k in state_dict):
+        return "resnet"
+    raise ValueError(
+        "not an insloc pretraining state dict: no encoder_q.backbone.fpn.*, "
+        "encoder_q.box_head.res5.* or encoder_q.backbone.layer4.* keys"
+    )
+
+
+def convert_to_torchvision(
+    state_dict: Dict[str, torch.Tensor], arch: str
+) -> Dict[str, torch.Tensor]:
+    """Rename the query encoder's weights to torchvision's names (see the module docstring).
+
+    Args:
+        state_dict: "model" of a pretraining checkpoint (encoder_q.*, encoder_k.*, queue_*).
+        arch: "fpn", "c4" or "resnet" (``detect_arch``).
+    Returns:
+        a new dict of the same tensors under torchvision names.
+    """
+    if arch not in ARCHS:
+        raise ValueError(f"arch must be one of {ARCHS}, got {arch!r}")
+    rules = {
+        "fpn": [("encoder_q.backbone.", "backbone.")],
+        "c4": [("encoder_q.backbone.", ""), ("encoder_q.box_head.res5.", "layer4.")],
+        "resnet": [("encoder_q.backbone.", "")],
+    }[arch]
+    out = {}
+    for key, value in state_dict.items():
+        for old, new in rules:
+            if key.startswith(old):
+                out[new + key[len(old) :]] = value
+    if arch == "fpn":
+        out.update(_fpn_box_head(state_dict))
+    if not out:
+        raise ValueError(f"no encoder_q weights of a {arch!r} model in the state dict")
+    return out
+
+
+def _fpn_box_head(state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """The convs and the first fc of ``FastRCNNConvFCHead``; later fcs have no detector twin."""
+    prefix = "encoder_q.box_head."
+    head = {k[len(prefix) :]: v for k, v in state_dict.items() if k.startswith(prefix)}
+    fcs = [int(k.split(".")[0]) for k, v in head.items() if k.endswith("weight") and v.dim() == 2]
+    if not fcs:
+        raise ValueError("the FPN box head has no fc layer (encoder_q.box_head.N.weight, 2-d)")
+    first_fc = min(fcs)
+    return {
+        "roi_heads.box_head." + k: v for k, v in head.items() if int(k.split(".")[0]) <= first_fc
+    }

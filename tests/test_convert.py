@@ -1,0 +1,93 @@
+import importlib.util
+import os
+
+import pytest
+import torch
+import torchvision
+from torchvision.models.detection import fasterrcnn_resnet50_fpn_v2, maskrcnn_resnet50_fpn_v2
+
+from insloc.config import get_cfg
+from insloc.engine.checkpoint import atomic_save
+from insloc.modeling import build_model
+from insloc.transfer.torchvision import convert_to_torchvision, detect_arch
+
+from .conftest import ROOT
+from .test_moco import tiny_cfg
+
+
+def full_cfg(arch):
+    cfg = get_cfg()  # R50, 256-channel BN FPN, 4conv1fc head + second fc, 128-d
+    cfg.MODEL.MOCO.QUEUE_SIZE = 256
+    if arch == "c4":
+        cfg.MODEL.BACKBONE.NAME = "resnet_c4"
+        cfg.MODEL.ROI_BOX_HEAD.IN_FEATURES = ["res4"]
+        cfg.MODEL.ROI_BOX_HEAD.POOLER_RESOLUTION = 14
+        cfg.INPUT.BOX_AUG.QUERY_FEATURES = ["res4"]
+    elif arch == "resnet":
+        cfg.MODEL.META_ARCHITECTURE = "MoCo"
+        cfg.MODEL.BACKBONE.NAME = "resnet"
+    return cfg
+
+
+def _assert_loaded(model, converted):
+    state = model.state_dict()
+    for k, v in converted.items():
+        assert torch.equal(state[k], v), k
+
+
+def test_fpn_loads_into_torchvision_detectors():
+    torch.manual_seed(0)
+    sd = build_model(full_cfg("fpn")).state_dict()
+    assert detect_arch(sd) == "fpn"
+    converted = convert_to_torchvision(sd, "fpn")
+    head = {k.split(".")[2] for k in converted if k.startswith("roi_heads.box_head.")}
+    assert head == {"0", "1", "2", "3", "5"}  # the second fc (7) has no detector twin
+    for build in (fasterrcnn_resnet50_fpn_v2, maskrcnn_resnet50_fpn_v2):
+        detector = build(weights=None, weights_backbone=None)
+        missing, unexpected = detector.load_state_dict(converted, strict=False)
+        assert unexpected == []
+        assert [k for k in missing if k.startswith(("backbone.", "roi_heads.box_head."))] == []
+        _assert_loaded(detector, converted)
+
+
+@pytest.mark.parametrize("arch", ["c4", "resnet"])
+def test_c4_and_moco_load_into_resnet50(arch):
+    torch.manual_seed(0)
+    sd = build_model(full_cfg(arch)).state_dict()
+    assert detect_arch(sd) == arch
+    converted = convert_to_torchvision(sd, arch)
+    resnet = torchvision.models.resnet50()
+    missing, unexpected = resnet.load_state_dict(converted, strict=False)
+    assert sorted(missing) == ["fc.bias", "fc.weight"] and unexpected == []
+    _assert_loaded(resnet, converted)
+
+
+def _cli():
+    path = os.path.join(ROOT, "tools", "convert_checkpoint.py")
+    spec = importlib.util.spec_from_file_location("convert_checkpoint", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.main
+
+
+def test_cli_converts_and_refuses_to_overwrite(tmp_path, capsys):
+    main = _cli()
+    torch.manual_seed(0)
+    model = build_model(tiny_cfg("fpn"))
+    src, dst = str(tmp_path / "model_final.pth"), str(tmp_path / "tv.pth")
+    atomic_save({"model": model.state_dict(), "iteration": 1}, src)
+    main([src, dst, "--to", "torchvision"])
+    written = torch.load(dst, weights_only=True)
+    assert written.keys() == convert_to_torchvision(model.state_dict(), "fpn").keys()
+    assert "fpn" in capsys.readouterr().out
+
+    with pytest.raises(SystemExit) as e:
+        main([src, dst, "--to", "torchvision"])
+    assert e.value.code == 2 and dst in capsys.readouterr().err
+
+    other = str(tmp_path / "other.pth")
+    atomic_save({"state_dict": {"w": torch.zeros(1)}}, other)
+    with pytest.raises(SystemExit) as e:
+        main([other, str(tmp_path / "x.pth"), "--to", "torchvision"])
+    assert e.value.code == 2 and "not an insloc pretraining checkpoint" in capsys.readouterr().err
+    assert not os.path.exists(tmp_path / "x.pth")
