@@ -66,6 +66,10 @@ def test_overrides_and_freeze():
     with pytest.raises(AttributeError):
         cfg.SOLVER.MAX_ITER = 8
     assert get_cfg().SOLVER.MAX_ITER != 7  # the defaults are untouched
+    # an integer where the key holds a float means that float
+    cfg = load_config("", ["SOLVER.BASE_LR", "1", "INPUT.COLOR.JITTER_PROB", "0"])
+    assert cfg.SOLVER.BASE_LR == 1.0 and isinstance(cfg.SOLVER.BASE_LR, float)
+    assert cfg.INPUT.COLOR.JITTER_PROB == 0.0
 
 
 @pytest.mark.parametrize(

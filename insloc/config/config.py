@@ -37,6 +37,7 @@ def load_config(config_file: str = "", opts=()) -> CfgNode:
     opts = list(opts)
     if len(opts) % 2:
         raise ConfigError(f"overrides must be KEY VALUE pairs; {opts[-1]!r} has no value")
+    opts = _ints_to_floats(cfg, opts)
     try:
         cfg.merge_from_list(opts)
     except (KeyError, ValueError, TypeError, AssertionError) as e:
@@ -44,6 +45,19 @@ def load_config(config_file: str = "", opts=()) -> CfgNode:
     validate_config(cfg)
     cfg.freeze()
     return cfg
+
+
+def _ints_to_floats(cfg: CfgNode, opts: list) -> list:
+    """Let ``SOLVER.BASE_LR 1`` mean 1.0: an integer where the key holds a float is not a mistake."""
+    out = list(opts)
+    for i in range(0, len(out), 2):
+        node = cfg
+        for part in str(out[i]).split("."):
+            node = node.get(part) if isinstance(node, CfgNode) else None
+        value = str(out[i + 1])
+        if isinstance(node, float) and value.lstrip("+-").isdigit():
+            out[i + 1] = value + ".0"
+    return out
 
 
 def _one_line(e: BaseException) -> str:

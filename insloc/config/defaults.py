@@ -63,7 +63,7 @@ _C.MODEL.ROI_BOX_HEAD.LOSS_WEIGHTS = []
 _C.MODEL.MOCO = CN()
 # Embedding dimension (output of the projection, L2 normalised).
 _C.MODEL.MOCO.DIM = 128
-# Hidden width of the MoCo v2 MLP head (2048 for ResNet-50); 0 means the trunk's output width.
+# Hidden width of the MLP projection (MoCo v2: 2048 for ResNet-50); 0 makes it one linear layer.
 _C.MODEL.MOCO.MLP_DIM = 2048
 # Negatives kept in each queue (one queue per pooled level, one shared pointer).
 _C.MODEL.MOCO.QUEUE_SIZE = 65536

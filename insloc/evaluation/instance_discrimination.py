@@ -18,14 +18,14 @@ def build_heldout_batch(cfg, num_samples: int) -> dict:
     Returns:
         a collated batch: "q", "k" (M x 3 x H x W uint8) and, for InsLoc, "q_boxes", "k_boxes".
     """
-    from insloc.data import SyntheticScenes, SyntheticSource, build_pretrain_dataset
+    from insloc.data import SyntheticSource, build_pretrain_dataset
 
-    scenes = SyntheticScenes(
+    source = SyntheticSource(
         num_images=num_samples,
         image_size=cfg.DATASETS.SYNTHETIC.IMAGE_SIZE,
         seed=cfg.DATASETS.SYNTHETIC.SEED + HELDOUT_SEED_OFFSET,
     )
-    dataset = build_pretrain_dataset(cfg, source=SyntheticSource(scenes))
+    dataset = build_pretrain_dataset(cfg, source=source)
     return default_collate([dataset[(0, i)] for i in range(num_samples)])
 
 
