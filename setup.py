@@ -3,7 +3,7 @@ from setuptools import find_packages, setup
 setup(
     name="insloc",
     version="0.1.0",
-    description="Self-supervised pretraining for object detection (InsLoc, MoCo v2) and its transfer",
+    description="Self-supervised pretraining for detection (InsLoc, MoCo v2) and its transfer",
     python_requires=">=3.9",
     packages=find_packages(include=["insloc", "insloc.*", "dense_match", "dense_match.*"]),
     install_requires=[

@@ -60,10 +60,11 @@ def pipeline_images_per_sec(cfg, batches: int) -> float:
 
 def step_time(name, images, batch, steps, device, result_queue=None):
     """Seconds per train step of one recipe and its peak memory in MB."""
+    from torch.utils.data import default_collate
+
     from insloc.data import build_pretrain_dataset
     from insloc.engine.optim import build_optimizer
     from insloc.modeling import build_model
-    from torch.utils.data import default_collate
 
     torch.manual_seed(0)
     opts = ["DATASETS.PRETRAIN", images, "SOLVER.IMS_PER_BATCH", batch, "MODEL.DEVICE", device]
@@ -113,12 +114,20 @@ def main():
     parser.add_argument("--skip-steps", action="store_true", help="only the data pipelines")
     args = parser.parse_args()
     images = os.path.abspath(args.images)
-    print(f"images: {images}  workers: {args.workers}  device: {args.device}  "
-          f"torch {torch.__version__}  threads {torch.get_num_threads()}")
+    print(
+        f"images: {images}  workers: {args.workers}  device: {args.device}  "
+        f"torch {torch.__version__}  threads {torch.get_num_threads()}"
+    )
 
     print("\n== data pipelines (images/s, same images, same workers) ==")
-    common = ["DATASETS.PRETRAIN", images, "SOLVER.IMS_PER_BATCH", args.batch,
-              "DATALOADER.NUM_WORKERS", args.workers]
+    common = [
+        "DATASETS.PRETRAIN",
+        images,
+        "SOLVER.IMS_PER_BATCH",
+        args.batch,
+        "DATALOADER.NUM_WORKERS",
+        args.workers,
+    ]
     rates = {}
     for name in ("InsLoc R50-FPN", "MoCo v2 R50"):
         rates[name] = pipeline_images_per_sec(recipe(name, *common), args.batches)
@@ -134,8 +143,9 @@ def main():
     for name in RECIPES:
         if args.device == "cpu":  # a fresh process per model, so each peak RSS is its own
             q = ctx.Queue()
-            p = ctx.Process(target=step_time,
-                            args=(name, images, args.step_batch, args.steps, args.device, q))
+            p = ctx.Process(
+                target=step_time, args=(name, images, args.step_batch, args.steps, args.device, q)
+            )
             p.start()
             results[name] = q.get()
             p.join()

@@ -8,10 +8,14 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def run_tool(*args, timeout=300, env=None, check=False):
-    """Run a tools/ script (or a python -m module) in a fresh interpreter; returns CompletedProcess."""
+    """Run a tools/ script in a fresh interpreter; returns the CompletedProcess."""
     full_env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
     proc = subprocess.run(
-        [sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+        [sys.executable, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
         env=full_env,
     )
     if check and proc.returncode != 0:

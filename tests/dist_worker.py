@@ -1,6 +1,6 @@
 """Run under torchrun by test_distributed.py: a short pretraining, then each rank saves its state.
 
-    torchrun --nproc_per_node 2 tests/dist_worker.py OUT_DIR [KEY VALUE ...]
+torchrun --nproc_per_node 2 tests/dist_worker.py OUT_DIR [KEY VALUE ...]
 """
 
 import os
@@ -40,7 +40,9 @@ def main(out_dir, opts):
             "shuffled_ids": shuffled[:, 0, 0, 0].clone(),
             "unshuffled_ids": unshuffled,
             "world_size": comm.get_world_size(),
-            "bn_types": sorted({type(m).__name__ for m in model.modules() if "Norm" in type(m).__name__}),
+            "bn_types": sorted(
+                {type(m).__name__ for m in model.modules() if "Norm" in type(m).__name__}
+            ),
         },
         os.path.join(out_dir, f"rank{rank}.pth"),
     )

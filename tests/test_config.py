@@ -9,7 +9,8 @@ from insloc.config.defaults import _C
 from .conftest import ROOT
 
 ALL_CONFIGS = sorted(
-    p for p in glob.glob(os.path.join(ROOT, "configs", "**", "*.yaml"), recursive=True)
+    p
+    for p in glob.glob(os.path.join(ROOT, "configs", "**", "*.yaml"), recursive=True)
     if not os.path.basename(p).startswith("Base-")
 )
 
@@ -60,8 +61,17 @@ def test_every_default_key_has_a_comment():
 
 
 def test_overrides_and_freeze():
-    cfg = load_config("", ["SOLVER.MAX_ITER", "7", "MODEL.ROI_BOX_HEAD.IN_FEATURES", "['p5']",
-                           "INPUT.BOX_AUG.QUERY_FEATURES", "['p5']"])
+    cfg = load_config(
+        "",
+        [
+            "SOLVER.MAX_ITER",
+            "7",
+            "MODEL.ROI_BOX_HEAD.IN_FEATURES",
+            "['p5']",
+            "INPUT.BOX_AUG.QUERY_FEATURES",
+            "['p5']",
+        ],
+    )
     assert cfg.SOLVER.MAX_ITER == 7 and list(cfg.MODEL.ROI_BOX_HEAD.IN_FEATURES) == ["p5"]
     with pytest.raises(AttributeError):
         cfg.SOLVER.MAX_ITER = 8
@@ -102,8 +112,15 @@ def test_bad_file(tmp_path):
 
 
 def test_cli_config_error_is_one_line(tool, tmp_path):
-    proc = tool("tools/pretrain_net.py", "--config-file", "configs/quick/insloc_tiny_FPN.yaml",
-                "SOLVER.MAX_ITRE", "3", "OUTPUT_DIR", str(tmp_path / "out"))
+    proc = tool(
+        "tools/pretrain_net.py",
+        "--config-file",
+        "configs/quick/insloc_tiny_FPN.yaml",
+        "SOLVER.MAX_ITRE",
+        "3",
+        "OUTPUT_DIR",
+        str(tmp_path / "out"),
+    )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert proc.stderr.strip().count("\n") == 0 and "SOLVER.MAX_ITRE" in proc.stderr

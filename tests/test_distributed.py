@@ -18,10 +18,23 @@ def _free_port():
 
 def test_two_processes_under_torchrun(tmp_path):
     cmd = [
-        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-        "--master_addr", "127.0.0.1", "--master_port", str(_free_port()),
-        "tests/dist_worker.py", str(tmp_path),
-        "SOLVER.MAX_ITER", "3", "SOLVER.IMS_PER_BATCH", "16", "DATALOADER.NUM_WORKERS", "1",
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_addr",
+        "127.0.0.1",
+        "--master_port",
+        str(_free_port()),
+        "tests/dist_worker.py",
+        str(tmp_path),
+        "SOLVER.MAX_ITER",
+        "3",
+        "SOLVER.IMS_PER_BATCH",
+        "16",
+        "DATALOADER.NUM_WORKERS",
+        "1",
     ]
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)

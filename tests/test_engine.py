@@ -37,13 +37,23 @@ def final_state(out):
 def test_quick_configs_run_end_to_end(tool, tmp_path, config):
     out = tmp_path / "run"
     tool(*pretrain(out, config=config), check=True)
-    for name in ("config.yaml", "metrics.jsonl", "model_final.pth", "model_0000001.pth",
-                 "last_checkpoint", "composites.png", "log.txt", "tensorboard"):
+    for name in (
+        "config.yaml",
+        "metrics.jsonl",
+        "model_final.pth",
+        "model_0000001.pth",
+        "last_checkpoint",
+        "composites.png",
+        "log.txt",
+        "tensorboard",
+    ):
         assert (out / name).exists(), name
     assert (out / "last_checkpoint").read_text().strip() == "model_final.pth"
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["iteration"] for r in records] == [1, 2, 3, 4]
-    levels = ["res4"] if "C4" in config else ["global"] if "moco" in config else ["p2", "p3", "p4", "p5"]
+    levels = (
+        ["res4"] if "C4" in config else ["global"] if "moco" in config else ["p2", "p3", "p4", "p5"]
+    )
     for r in records:
         for level in levels:
             assert math.isfinite(r[f"loss_{level}"]) and 0 <= r[f"acc_{level}"] <= 1
@@ -91,14 +101,26 @@ def _wait_for(path, proc, timeout=120):
 
 
 def test_resume_after_sigkill_is_bit_exact(tool, tmp_path):
-    opts = ["SOLVER.MAX_ITER", 12, "SOLVER.CHECKPOINT_PERIOD", 3, "DATALOADER.NUM_WORKERS", 2,
-            "VIS_SAMPLES", 0]
+    opts = [
+        "SOLVER.MAX_ITER",
+        12,
+        "SOLVER.CHECKPOINT_PERIOD",
+        3,
+        "DATALOADER.NUM_WORKERS",
+        2,
+        "VIS_SAMPLES",
+        0,
+    ]
     tool(*pretrain(tmp_path / "ref", *opts), check=True)
 
     killed = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, *pretrain(killed, *opts)], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, *pretrain(killed, *opts)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     _wait_for(killed / "model_0000005.pth", proc)
     os.killpg(proc.pid, signal.SIGKILL)  # the trainer and its data workers, mid-run
     proc.wait()
@@ -140,7 +162,9 @@ def test_lr_schedule():
         lrs.append(opt.param_groups[0]["lr"])
         opt.step()
         sched.step()
-    assert lrs[0] == pytest.approx(0.1) and lrs[10] == pytest.approx(0.5 * (1 + math.cos(math.pi * 0.1)))
+    assert lrs[0] == pytest.approx(0.1) and lrs[10] == pytest.approx(
+        0.5 * (1 + math.cos(math.pi * 0.1))
+    )
     assert all(a < b for a, b in zip(lrs[:10], lrs[1:11]))  # warm-up rises
     assert all(a >= b for a, b in zip(lrs[10:], lrs[11:]))  # cosine decays
     assert opt.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)

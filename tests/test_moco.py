@@ -71,7 +71,9 @@ def test_loss_near_log_k_plus_one_at_initialisation(arch):
 @pytest.mark.parametrize("arch", ARCHS)
 def test_one_step(arch):
     torch.manual_seed(0)
-    model = build_model(tiny_cfg(arch)).train()
+    cfg = tiny_cfg(arch)
+    cfg.MODEL.MOCO.MASK_EMPTY_QUEUE = False  # the official random queue: negatives from step 0
+    model = build_model(cfg).train()
     assert isinstance(model, MoCo) and isinstance(model, InsLoc) == (arch != "moco")
     levels = model.feature_names
     assert levels == {"fpn": ["p2", "p3", "p4", "p5"], "c4": ["res4"], "moco": ["global"]}[arch]
@@ -141,7 +143,10 @@ def test_loss_matches_infonce_reference():
     # sees the same batch statistics and the positive logit is exactly 1 / T.
     torch.manual_seed(0)
     encoder = GlobalEncoder(build_resnet(18, 8, "BN"), projection(64, 0, DIM))
-    model = MoCo(encoder=encoder, feature_names=["global"], dim=DIM, queue_size=8, shuffle_bn=False)
+    model = MoCo(
+        encoder=encoder, feature_names=["global"], dim=DIM, queue_size=8, shuffle_bn=False,
+        mask_empty_queue=False,
+    )
     model.train()
     images = torch.randint(0, 256, (N, 3, 32, 32), dtype=torch.uint8)
     queue = model.queue_global.clone()
@@ -151,6 +156,29 @@ def test_loss_matches_infonce_reference():
     expected = F.cross_entropy(logits, torch.zeros(N, dtype=torch.long))
     torch.testing.assert_close(out["loss_global"], expected, rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(model.queue_global[:, :N], q.t(), rtol=1e-4, atol=1e-4)
+
+
+def test_empty_queue_slots_are_not_negatives():
+    torch.manual_seed(0)
+    encoder = GlobalEncoder(build_resnet(18, 8, "BN"), projection(64, 0, DIM))
+    model = MoCo(encoder=encoder, feature_names=["global"], dim=DIM, queue_size=3 * N,
+                 shuffle_bn=False).train()
+    images = [torch.randint(0, 256, (N, 3, 32, 32), dtype=torch.uint8) for _ in range(2)]
+    # Step 1: no key written yet, so the positive is the only candidate.
+    out = model({"q": images[0], "k": images[0]})
+    assert out["loss_global"].item() == 0.0 and model.queue_len.item() == N
+    # Step 2: exactly the N keys of step 1 are negatives.
+    queue = model.queue_global[:, :N].clone()
+    q = model.encode(images[1])["global"]
+    out = model({"q": images[1], "k": images[1]})
+    logits = torch.cat([torch.ones(N, 1), q @ queue], dim=1) / model.temperature
+    expected = F.cross_entropy(logits, torch.zeros(N, dtype=torch.long))
+    torch.testing.assert_close(out["loss_global"], expected, rtol=1e-4, atol=1e-4)
+    # The count saturates at K once the queue is full.
+    with torch.no_grad():
+        for _ in range(3):
+            model({"q": images[0], "k": images[0]})
+    assert model.queue_len.item() == 3 * N
 
 
 def test_shuffle_then_unshuffle_restores_order():

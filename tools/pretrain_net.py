@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Pretrain InsLoc or MoCo v2: in one process, on one GPU, or on many GPUs and nodes under torchrun.
 
-    python tools/pretrain_net.py --config-file configs/pretrain/insloc_R50_FPN_200ep.yaml
-    torchrun --nproc_per_node 8 tools/pretrain_net.py --config-file ... [--resume] [KEY VALUE ...]
+python tools/pretrain_net.py --config-file configs/pretrain/insloc_R50_FPN_200ep.yaml
+torchrun --nproc_per_node 8 tools/pretrain_net.py --config-file ... [--resume] [KEY VALUE ...]
 """
 
 import os
@@ -39,8 +39,8 @@ def _print_summary(cfg, history: dict, logger) -> None:
         name = "mean" if "mean" in last else next(iter(last))
         logger.info(
             f"held-out instance discrimination ({cfg.TEST.INSTANCE_DISC_SAMPLES} samples, chance "
-            f"{100 / cfg.TEST.INSTANCE_DISC_SAMPLES:.1f}%): initial network {100 * first[name]:.1f}%"
-            f" -> trained network {100 * last[name]:.1f}%"
+            f"{100 / cfg.TEST.INSTANCE_DISC_SAMPLES:.1f}%): initial network "
+            f"{100 * first[name]:.1f}% -> trained network {100 * last[name]:.1f}%"
         )
     out = cfg.OUTPUT_DIR
     rows = [

@@ -1,4 +1,4 @@
-"""The config tree: ``get_cfg()`` returns the defaults, ``load_config`` merges a recipe and overrides."""
+"""The config tree: ``get_cfg()`` gives the defaults, ``load_config`` a recipe with overrides."""
 
 from .config import ConfigError, get_cfg, load_config, validate_config
 

@@ -48,7 +48,7 @@ def load_config(config_file: str = "", opts=()) -> CfgNode:
 
 
 def _ints_to_floats(cfg: CfgNode, opts: list) -> list:
-    """Let ``SOLVER.BASE_LR 1`` mean 1.0: an integer where the key holds a float is not a mistake."""
+    """Let ``SOLVER.BASE_LR 1`` mean 1.0: an integer for a float key is no mistake."""
     out = list(opts)
     for i in range(0, len(out), 2):
         node = cfg
@@ -62,7 +62,11 @@ def _ints_to_floats(cfg: CfgNode, opts: list) -> list:
 
 def _one_line(e: BaseException) -> str:
     text = str(e.args[0]) if len(e.args) == 1 else str(e)
-    return " ".join(text.replace("'", "").split()) if "Non-existent" in text else " ".join(text.split())
+    return (
+        " ".join(text.replace("'", "").split())
+        if "Non-existent" in text
+        else " ".join(text.split())
+    )
 
 
 _CHOICES = {
@@ -78,28 +82,60 @@ _CHOICES = {
 }
 
 _POSITIVE = (
-    "MODEL.RESNETS.WIDTH", "MODEL.FPN.OUT_CHANNELS", "MODEL.ROI_BOX_HEAD.POOLER_RESOLUTION",
-    "MODEL.ROI_BOX_HEAD.CONV_DIM", "MODEL.ROI_BOX_HEAD.FC_DIM", "MODEL.MOCO.DIM",
-    "MODEL.MOCO.QUEUE_SIZE", "MODEL.MOCO.TEMPERATURE", "MODEL.MOCO.SPLIT_BN_GROUPS",
-    "INPUT.CANVAS_SIZE", "INPUT.COPY_PASTE.CROP_TRIES", "INPUT.MOCO.CROP_SIZE",
-    "INPUT.BOX_AUG.ANCHOR_STRIDE", "INPUT.BOX_AUG.FALLBACK_TOPK", "DATASETS.SYNTHETIC.NUM_IMAGES",
-    "DATASETS.SYNTHETIC.IMAGE_SIZE", "SOLVER.MAX_ITER", "SOLVER.IMS_PER_BATCH",
-    "SOLVER.BASE_LR", "SOLVER.CHECKPOINT_PERIOD", "LOG_PERIOD",
+    "MODEL.RESNETS.WIDTH",
+    "MODEL.FPN.OUT_CHANNELS",
+    "MODEL.ROI_BOX_HEAD.POOLER_RESOLUTION",
+    "MODEL.ROI_BOX_HEAD.CONV_DIM",
+    "MODEL.ROI_BOX_HEAD.FC_DIM",
+    "MODEL.MOCO.DIM",
+    "MODEL.MOCO.QUEUE_SIZE",
+    "MODEL.MOCO.TEMPERATURE",
+    "MODEL.MOCO.SPLIT_BN_GROUPS",
+    "INPUT.CANVAS_SIZE",
+    "INPUT.COPY_PASTE.CROP_TRIES",
+    "INPUT.MOCO.CROP_SIZE",
+    "INPUT.BOX_AUG.ANCHOR_STRIDE",
+    "INPUT.BOX_AUG.FALLBACK_TOPK",
+    "DATASETS.SYNTHETIC.NUM_IMAGES",
+    "DATASETS.SYNTHETIC.IMAGE_SIZE",
+    "SOLVER.MAX_ITER",
+    "SOLVER.IMS_PER_BATCH",
+    "SOLVER.BASE_LR",
+    "SOLVER.CHECKPOINT_PERIOD",
+    "LOG_PERIOD",
 )
 _NON_NEGATIVE = (
-    "MODEL.ROI_BOX_HEAD.POOLER_SAMPLING_RATIO", "MODEL.ROI_BOX_HEAD.NUM_CONV",
-    "MODEL.ROI_BOX_HEAD.NUM_FC", "MODEL.MOCO.MLP_DIM", "DATALOADER.NUM_WORKERS",
-    "SOLVER.REFERENCE_BATCH_SIZE", "SOLVER.WEIGHT_DECAY", "SOLVER.WARMUP_ITERS",
-    "TEST.INSTANCE_DISC_SAMPLES", "TEST.EVAL_PERIOD", "VIS_SAMPLES", "SEED",
+    "MODEL.ROI_BOX_HEAD.POOLER_SAMPLING_RATIO",
+    "MODEL.ROI_BOX_HEAD.NUM_CONV",
+    "MODEL.ROI_BOX_HEAD.NUM_FC",
+    "MODEL.MOCO.MLP_DIM",
+    "DATALOADER.NUM_WORKERS",
+    "SOLVER.REFERENCE_BATCH_SIZE",
+    "SOLVER.WEIGHT_DECAY",
+    "SOLVER.WARMUP_ITERS",
+    "TEST.INSTANCE_DISC_SAMPLES",
+    "TEST.EVAL_PERIOD",
+    "VIS_SAMPLES",
+    "SEED",
 )
 _PROBABILITIES = (
-    "INPUT.COLOR.JITTER_PROB", "INPUT.COLOR.GRAYSCALE_PROB", "INPUT.COLOR.BLUR_PROB",
-    "INPUT.COLOR.FLIP_PROB", "INPUT.BOX_AUG.IOU_THRESH", "INPUT.BOX_AUG.NMS_THRESH",
-    "MODEL.MOCO.MOMENTUM", "SOLVER.MOMENTUM", "SOLVER.WARMUP_FACTOR",
+    "INPUT.COLOR.JITTER_PROB",
+    "INPUT.COLOR.GRAYSCALE_PROB",
+    "INPUT.COLOR.BLUR_PROB",
+    "INPUT.COLOR.FLIP_PROB",
+    "INPUT.BOX_AUG.IOU_THRESH",
+    "INPUT.BOX_AUG.NMS_THRESH",
+    "MODEL.MOCO.MOMENTUM",
+    "SOLVER.MOMENTUM",
+    "SOLVER.WARMUP_FACTOR",
 )
 _RANGES = (  # (low, high) pairs with low <= high
-    "INPUT.COPY_PASTE.CROP_SCALE", "INPUT.COPY_PASTE.CROP_RATIO", "INPUT.COPY_PASTE.PASTE_SIZE",
-    "INPUT.MOCO.CROP_SCALE", "INPUT.MOCO.CROP_RATIO", "INPUT.COLOR.BLUR_SIGMA",
+    "INPUT.COPY_PASTE.CROP_SCALE",
+    "INPUT.COPY_PASTE.CROP_RATIO",
+    "INPUT.COPY_PASTE.PASTE_SIZE",
+    "INPUT.MOCO.CROP_SCALE",
+    "INPUT.MOCO.CROP_RATIO",
+    "INPUT.COLOR.BLUR_SIGMA",
 )
 
 
@@ -133,13 +169,19 @@ def validate_config(cfg: CfgNode) -> None:
         if len(value) != 2 or not 0 < value[0] <= value[1]:
             fail(key, "a pair (low, high) with 0 < low <= high")
     if cfg.INPUT.COPY_PASTE.PASTE_SIZE[1] > cfg.INPUT.CANVAS_SIZE:
-        fail("INPUT.COPY_PASTE.PASTE_SIZE", f"sizes no larger than INPUT.CANVAS_SIZE ({cfg.INPUT.CANVAS_SIZE})")
+        fail(
+            "INPUT.COPY_PASTE.PASTE_SIZE",
+            f"sizes no larger than INPUT.CANVAS_SIZE ({cfg.INPUT.CANVAS_SIZE})",
+        )
     if cfg.INPUT.COPY_PASTE.CROP_SCALE[1] > 1.0:
         fail("INPUT.COPY_PASTE.CROP_SCALE", "area fractions in (0, 1]")
     if cfg.INPUT.MOCO.CROP_SCALE[1] > 1.0:
         fail("INPUT.MOCO.CROP_SCALE", "area fractions in (0, 1]")
     if len(cfg.INPUT.COLOR.JITTER) != 4 or min(cfg.INPUT.COLOR.JITTER) < 0:
-        fail("INPUT.COLOR.JITTER", "four non-negative strengths (brightness, contrast, saturation, hue)")
+        fail(
+            "INPUT.COLOR.JITTER",
+            "four non-negative strengths (brightness, contrast, saturation, hue)",
+        )
     if cfg.INPUT.COLOR.JITTER[3] > 0.5:
         fail("INPUT.COLOR.JITTER", "a hue strength <= 0.5")
     for key in ("MODEL.PIXEL_MEAN", "MODEL.PIXEL_STD"):
@@ -156,14 +198,23 @@ def validate_config(cfg: CfgNode) -> None:
         expected_backbones = ("resnet",)
         valid = {}
     if cfg.MODEL.BACKBONE.NAME not in expected_backbones:
-        fail("MODEL.BACKBONE.NAME", f"one of {expected_backbones} for MODEL.META_ARCHITECTURE "
-             f"{cfg.MODEL.META_ARCHITECTURE!r}")
+        fail(
+            "MODEL.BACKBONE.NAME",
+            f"one of {expected_backbones} for MODEL.META_ARCHITECTURE "
+            f"{cfg.MODEL.META_ARCHITECTURE!r}",
+        )
     if cfg.MODEL.META_ARCHITECTURE == "InsLoc":
         names = valid[cfg.MODEL.BACKBONE.NAME]
         features = list(head.IN_FEATURES)
-        if not features or any(f not in names for f in features) or len(set(features)) != len(features):
-            fail("MODEL.ROI_BOX_HEAD.IN_FEATURES", f"distinct names among {names} for backbone "
-                 f"{cfg.MODEL.BACKBONE.NAME!r}")
+        if (
+            not features
+            or any(f not in names for f in features)
+            or len(set(features)) != len(features)
+        ):
+            fail(
+                "MODEL.ROI_BOX_HEAD.IN_FEATURES",
+                f"distinct names among {names} for backbone " f"{cfg.MODEL.BACKBONE.NAME!r}",
+            )
         if head.LOSS_WEIGHTS and len(head.LOSS_WEIGHTS) != len(features):
             fail("MODEL.ROI_BOX_HEAD.LOSS_WEIGHTS", f"{len(features)} weights, one per IN_FEATURES")
         for key in ("INPUT.BOX_AUG.QUERY_FEATURES", "INPUT.BOX_AUG.KEY_FEATURES"):

@@ -71,6 +71,9 @@ _C.MODEL.MOCO.QUEUE_SIZE = 65536
 _C.MODEL.MOCO.MOMENTUM = 0.999
 # Softmax temperature of the contrastive loss.
 _C.MODEL.MOCO.TEMPERATURE = 0.2
+# Ours: only queue slots that hold keys are negatives (official: random unit vectors until full,
+# which collapses small networks; see MoCo.__init__).
+_C.MODEL.MOCO.MASK_EMPTY_QUEUE = True
 # Shuffle BN: shuffle keys across processes; in one process emulate it with a split batch norm.
 _C.MODEL.MOCO.SHUFFLE_BN = True
 # Groups of the split batch norm that emulates shuffle BN in one process (MoCo's single-GPU demo).

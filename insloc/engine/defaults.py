@@ -25,7 +25,9 @@ def default_argument_parser(description: str) -> argparse.ArgumentParser:
         "--resume", action="store_true", help="continue from OUTPUT_DIR/last_checkpoint"
     )
     parser.add_argument(
-        "opts", nargs=argparse.REMAINDER, default=[],
+        "opts",
+        nargs=argparse.REMAINDER,
+        default=[],
         help="config overrides as KEY VALUE pairs, e.g. SOLVER.MAX_ITER 1000",
     )
     return parser

@@ -7,7 +7,7 @@ from torch.optim.lr_scheduler import LRScheduler
 
 
 def scaled_lr(cfg) -> float:
-    """BASE_LR under the linear scaling rule: lr = BASE_LR * IMS_PER_BATCH / REFERENCE_BATCH_SIZE."""
+    """The linear scaling rule: lr = BASE_LR * IMS_PER_BATCH / REFERENCE_BATCH_SIZE."""
     ref = cfg.SOLVER.REFERENCE_BATCH_SIZE
     return cfg.SOLVER.BASE_LR * (cfg.SOLVER.IMS_PER_BATCH / ref if ref else 1.0)
 

@@ -1,8 +1,9 @@
 """The pretraining loop: one object owns the model, optimizer, data stream and checkpoints.
 
 Resuming restores everything the future of a run depends on (weights of both encoders, queues,
-optimizer, schedule, iteration, RNG states); the data stream is a pure function of (SEED, iteration),
-so a run killed at any moment and resumed ends with the same weights as an uninterrupted one.
+optimizer, schedule, iteration, RNG states); the data stream is a pure function of
+(SEED, iteration), so a run killed at any moment and resumed ends with the same weights as an
+uninterrupted one.
 """
 
 import logging
@@ -24,7 +25,13 @@ from insloc.utils import comm
 from insloc.utils.events import MetricsWriter
 from insloc.utils.visualize import save_composite_grid
 
-from .checkpoint import atomic_save, atomic_write_text, checkpoint_name, last_checkpoint, load_checkpoint
+from .checkpoint import (
+    atomic_save,
+    atomic_write_text,
+    checkpoint_name,
+    last_checkpoint,
+    load_checkpoint,
+)
 from .launch import get_local_rank, resolve_device
 from .optim import build_lr_scheduler, build_optimizer
 
@@ -32,8 +39,13 @@ logger = logging.getLogger("insloc.trainer")
 
 # Fields of the checkpoint's config that fix the shapes of the weights: a --resume must agree.
 _ARCH_KEYS = (
-    "MODEL.META_ARCHITECTURE", "MODEL.BACKBONE.NAME", "MODEL.RESNETS.DEPTH", "MODEL.RESNETS.WIDTH",
-    "MODEL.ROI_BOX_HEAD.IN_FEATURES", "MODEL.MOCO.DIM", "MODEL.MOCO.QUEUE_SIZE",
+    "MODEL.META_ARCHITECTURE",
+    "MODEL.BACKBONE.NAME",
+    "MODEL.RESNETS.DEPTH",
+    "MODEL.RESNETS.WIDTH",
+    "MODEL.ROI_BOX_HEAD.IN_FEATURES",
+    "MODEL.MOCO.DIM",
+    "MODEL.MOCO.QUEUE_SIZE",
 )
 
 
@@ -65,7 +77,9 @@ class PretrainTrainer:
         self.scheduler = build_lr_scheduler(cfg, self.optimizer)
         amp = cfg.SOLVER.AMP.ENABLED and self.device.type == "cuda"
         self.amp_dtype = getattr(torch, cfg.SOLVER.AMP.DTYPE) if amp else None
-        self.scaler = torch.amp.GradScaler("cuda", enabled=amp and cfg.SOLVER.AMP.DTYPE == "float16")
+        self.scaler = torch.amp.GradScaler(
+            "cuda", enabled=amp and cfg.SOLVER.AMP.DTYPE == "float16"
+        )
 
         self.start_iter = 0
         self.num_bad_images = 0
@@ -166,8 +180,12 @@ class PretrainTrainer:
         window = defaultdict(float)
         window_len = 0
         bar = tqdm(
-            total=max_iter, initial=self.start_iter, disable=not self.is_main, unit="it",
-            dynamic_ncols=True, mininterval=1.0 if os.isatty(2) else 30.0,
+            total=max_iter,
+            initial=self.start_iter,
+            disable=not self.is_main,
+            unit="it",
+            dynamic_ncols=True,
+            mininterval=1.0 if os.isatty(2) else 30.0,
         )
         t_prev = time.perf_counter()
         for it in range(self.start_iter, max_iter):
@@ -222,9 +240,7 @@ class PretrainTrainer:
             for k, v in batch.items()
             if isinstance(v, torch.Tensor)
         }
-        autocast = (
-            torch.autocast("cuda", dtype=self.amp_dtype) if self.amp_dtype else nullcontext()
-        )
+        autocast = torch.autocast("cuda", dtype=self.amp_dtype) if self.amp_dtype else nullcontext()
         with autocast:
             outputs = self.train_model(batch)
         losses = {k: v for k, v in outputs.items() if k.startswith("loss")}

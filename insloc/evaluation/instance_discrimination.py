@@ -60,9 +60,7 @@ def _encode_all(model, images, boxes, device, chunk) -> dict:
     parts = {}
     for start in range(0, images.shape[0], chunk):
         sl = slice(start, start + chunk)
-        out = model.encode(
-            images[sl].to(device), None if boxes is None else boxes[sl].to(device)
-        )
+        out = model.encode(images[sl].to(device), None if boxes is None else boxes[sl].to(device))
         for level, emb in out.items():
             parts.setdefault(level, []).append(emb.float().cpu())
     return {level: torch.cat(chunks) for level, chunks in parts.items()}

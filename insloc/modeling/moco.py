@@ -62,6 +62,10 @@ class MoCo(nn.Module):
             process), then unshuffle.
         split_bn_groups: > 0 replaces the encoder's ``BatchNorm2d`` by ``SplitBatchNorm`` with that
             many groups: shuffle BN in one process.
+        mask_empty_queue: use only the queue slots that hold keys as negatives. The official code
+            starts with random unit vectors, which are near-orthogonal to every real embedding
+            (all close to each other at initialisation): until the queue is full they reward
+            pulling all embeddings together, a collapse small networks do not recover from.
         pixel_mean, pixel_std: RGB normalisation of the uint8 input.
         channels_last: feed CUDA encoders channels_last images.
     """
@@ -80,6 +84,7 @@ class MoCo(nn.Module):
         loss_weights: Optional[Sequence[float]] = None,
         shuffle_bn: bool = True,
         split_bn_groups: int = 0,
+        mask_empty_queue: bool = True,
         pixel_mean: Sequence[float] = (123.675, 116.28, 103.53),
         pixel_std: Sequence[float] = (58.395, 57.12, 57.375),
         channels_last: bool = False,
@@ -94,6 +99,7 @@ class MoCo(nn.Module):
         self.momentum = momentum
         self.temperature = temperature
         self.shuffle_bn = shuffle_bn
+        self.mask_empty_queue = mask_empty_queue
         self.channels_last = channels_last
 
         if split_bn_groups > 0:
@@ -108,6 +114,8 @@ class MoCo(nn.Module):
             queue = F.normalize(torch.randn(dim, queue_size), dim=0)  # dim x K
             self.register_buffer(f"queue_{name}", queue)
         self.register_buffer("queue_ptr", torch.zeros(1, dtype=torch.long))
+        # Keys written so far, up to K: slots [0, queue_len) hold keys (the pointer starts at 0).
+        self.register_buffer("queue_len", torch.zeros(1, dtype=torch.long))
         self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(3, 1, 1), persistent=False)
         self.register_buffer("pixel_std", torch.tensor(pixel_std).view(3, 1, 1), persistent=False)
 
@@ -167,10 +175,12 @@ class MoCo(nn.Module):
     def _contrastive_losses(self, q, k) -> Dict[str, torch.Tensor]:
         """InfoNCE with the positive at index 0, per level. Args: q, k: {level: N x dim}."""
         out = {}
+        filled = torch.arange(self.queue_size, device=q[self.feature_names[0]].device)  # K
+        filled = filled < self.queue_len if self.mask_empty_queue else filled >= 0  # K
         for name in self.feature_names:
             queue = getattr(self, f"queue_{name}").clone().detach()  # dim x K
             l_pos = (q[name] * k[name]).sum(dim=1, keepdim=True)  # l_pos: N x 1
-            l_neg = q[name] @ queue  # l_neg: N x K
+            l_neg = (q[name] @ queue).masked_fill(~filled, float("-inf"))  # l_neg: N x K
             logits = torch.cat([l_pos, l_neg], dim=1) / self.temperature  # logits: N x (1 + K)
             labels = torch.zeros(len(logits), dtype=torch.long, device=logits.device)  # N
             loss = F.cross_entropy(logits, labels)
@@ -240,6 +250,7 @@ class MoCo(nn.Module):
         for name, k in keys.items():
             getattr(self, f"queue_{name}").index_copy_(1, index, k.t())
         self.queue_ptr.copy_((self.queue_ptr + n_all) % self.queue_size)
+        self.queue_len.copy_((self.queue_len + n_all).clamp(max=self.queue_size))
 
 
 def moco_kwargs(cfg) -> dict:
@@ -270,6 +281,7 @@ def moco_kwargs(cfg) -> dict:
         temperature=m.TEMPERATURE,
         shuffle_bn=m.SHUFFLE_BN,
         split_bn_groups=split,
+        mask_empty_queue=m.MASK_EMPTY_QUEUE,
         pixel_mean=tuple(cfg.MODEL.PIXEL_MEAN),
         pixel_std=tuple(cfg.MODEL.PIXEL_STD),
         channels_last=cfg.MODEL.CHANNELS_LAST,

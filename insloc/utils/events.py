@@ -1,4 +1,4 @@
-"""Metrics of a run on rank 0: one JSON object per line in metrics.jsonl, and TensorBoard scalars."""
+"""Metrics of a run on rank 0: JSON lines in metrics.jsonl, and TensorBoard scalars."""
 
 import json
 import math
