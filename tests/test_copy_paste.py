@@ -1,4 +1,5 @@
 import numpy as np
+import torch
 
 from insloc.data.anchor_aug import AnchorBoxSampler, box_iou
 from insloc.data.copy_paste import crop_resize, sample_crop, sample_paste_plan, sample_paste_size
@@ -136,3 +137,30 @@ def test_tiny_images_are_upscaled():
     assert s["q"].shape == (3, 64, 64)
     x1, y1, x2, y2 = s["q_paste_box"].tolist()
     assert 16 <= max(x2 - x1, y2 - y1) < 48
+
+
+def test_batch_backgrounds_are_other_images_of_the_batch():
+    # Constant-colour images of exactly the canvas size: resizing a background returns the image
+    # itself, so a missing copy would let one sample's paste paint over another's foreground.
+    colours = [(10 * i, 255 - 10 * i, (37 * i) % 256) for i in range(12)]
+    source = ArraySource([_constant(64, 64, c) for c in colours])
+    dataset = _dataset(source, batch_backgrounds=True)
+    keys = [(0, i) for i in (3, 7, 1, 9, 4, 0)]
+    samples = dataset.__getitems__(keys)
+    assert [s["index"] for s in samples] == [k[1] for k in keys]
+    batch_colours = {colours[k[1]] for k in keys}
+    for s in samples:
+        own = colours[s["index"]]
+        for view in ("q", "k"):
+            image = s[view].permute(1, 2, 0).numpy()
+            x1, y1, x2, y2 = s[f"{view}_paste_box"].round().int().tolist()
+            inside = {tuple(p) for p in image[y1:y2, x1:x2].reshape(-1, 3)}
+            assert inside == {own}  # the foreground, untouched by other samples' pastes
+            outside = np.ones(image.shape[:2], bool)
+            outside[y1:y2, x1:x2] = False
+            background = {tuple(p) for p in image[outside].reshape(-1, 3)}
+            if background:  # a paste can cover the whole canvas
+                assert len(background) == 1 and background <= batch_colours - {own}
+    # The same batch gives the same samples; the official mode draws from the whole source.
+    again = dataset.__getitems__(keys)
+    assert all(torch.equal(a["q"], b["q"]) for a, b in zip(samples, again))

@@ -68,10 +68,12 @@ def test_box_aug_disabled_gives_pasted_box():
     assert torch.equal(s["q_aug_box"], s["q_paste_box"])
 
 
-def test_loader_independent_of_worker_count():
+@pytest.mark.parametrize("backgrounds", ["dataset", "batch"])
+def test_loader_independent_of_worker_count(backgrounds):
     streams = []
     for workers in (0, 2):
         cfg = _cfg(workers=workers)
+        cfg.INPUT.COPY_PASTE.BACKGROUNDS = backgrounds
         loader = build_pretrain_loader(cfg, build_pretrain_dataset(cfg), start_iter=3)
         it = iter(loader)
         streams.append([next(it) for _ in range(3)])

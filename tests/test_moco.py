@@ -144,7 +144,11 @@ def test_loss_matches_infonce_reference():
     torch.manual_seed(0)
     encoder = GlobalEncoder(build_resnet(18, 8, "BN"), projection(64, 0, DIM))
     model = MoCo(
-        encoder=encoder, feature_names=["global"], dim=DIM, queue_size=8, shuffle_bn=False,
+        encoder=encoder,
+        feature_names=["global"],
+        dim=DIM,
+        queue_size=8,
+        shuffle_bn=False,
         mask_empty_queue=False,
     )
     model.train()
@@ -161,8 +165,9 @@ def test_loss_matches_infonce_reference():
 def test_empty_queue_slots_are_not_negatives():
     torch.manual_seed(0)
     encoder = GlobalEncoder(build_resnet(18, 8, "BN"), projection(64, 0, DIM))
-    model = MoCo(encoder=encoder, feature_names=["global"], dim=DIM, queue_size=3 * N,
-                 shuffle_bn=False).train()
+    model = MoCo(
+        encoder=encoder, feature_names=["global"], dim=DIM, queue_size=3 * N, shuffle_bn=False
+    ).train()
     images = [torch.randint(0, 256, (N, 3, 32, 32), dtype=torch.uint8) for _ in range(2)]
     # Step 1: no key written yet, so the positive is the only candidate.
     out = model({"q": images[0], "k": images[0]})

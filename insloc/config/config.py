@@ -77,6 +77,7 @@ _CHOICES = {
     "MODEL.FPN.NORM": ("BN", "SyncBN", "GN", ""),
     "MODEL.ROI_BOX_HEAD.NORM": ("BN", "SyncBN", "GN", ""),
     "INPUT.FORMAT": ("RGB",),
+    "INPUT.COPY_PASTE.BACKGROUNDS": ("dataset", "batch"),
     "SOLVER.LR_SCHEDULER_NAME": ("WarmupCosineLR", "WarmupConstantLR"),
     "SOLVER.AMP.DTYPE": ("bfloat16", "float16"),
 }

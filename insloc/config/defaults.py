@@ -97,6 +97,9 @@ _C.INPUT.COPY_PASTE.CROP_RATIO = (0.5, 2.0)
 _C.INPUT.COPY_PASTE.CROP_TRIES = 10
 # Target width and height of the pasted crop, integers in [low, high); the crop keeps its aspect.
 _C.INPUT.COPY_PASTE.PASTE_SIZE = (128, 255)
+# Where backgrounds come from: "dataset" (official: two more random images decoded per sample) or
+# "batch" (ours: other images of the same batch, already decoded; a third of the decoding).
+_C.INPUT.COPY_PASTE.BACKGROUNDS = "dataset"
 
 _C.INPUT.MOCO = CN()
 # MoCo v2: RandomResizedCrop output size, area range and aspect range of each view.

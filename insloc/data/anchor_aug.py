@@ -89,6 +89,9 @@ class AnchorBoxSampler:
         if fallback_topk < 1:
             raise ValueError(f"fallback_topk must be >= 1, got {fallback_topk}")
         self.anchors = make_anchors(canvas_size, stride, sizes, ratios, offset)
+        # Coordinate rows and areas, so the IoU of one box with every anchor is a few row ops.
+        self._rows = np.ascontiguousarray(self.anchors.T)  # 4 x A
+        self._areas = (self._rows[2] - self._rows[0]) * (self._rows[3] - self._rows[1])  # A
         self.iou_thresh = iou_thresh
         self.nms_thresh = nms_thresh
         self.fallback_topk = fallback_topk
@@ -108,8 +111,18 @@ class AnchorBoxSampler:
         )
 
     def ious(self, box) -> np.ndarray:
-        """IoU of every anchor with ``box`` (4,); returns (A,)."""
-        return box_iou(np.asarray(box, np.float32).reshape(1, 4), self.anchors)[0]
+        """IoU of every anchor with ``box`` (4,); returns (A,). Same as ``box_iou``, done in place."""
+        x1, y1, x2, y2 = (np.float32(v) for v in box)
+        ax1, ay1, ax2, ay2 = self._rows
+        w = np.minimum(ax2, x2)
+        w -= np.maximum(ax1, x1)
+        np.maximum(w, 0, out=w)
+        h = np.minimum(ay2, y2)
+        h -= np.maximum(ay1, y1)
+        np.maximum(h, 0, out=h)
+        inter = w * h  # A
+        union = self._areas + (x2 - x1) * (y2 - y1) - inter  # A
+        return inter / np.maximum(union, np.float32(1e-9))
 
     def candidates(self, box) -> np.ndarray:
         """Indices of the anchors with IoU > iou_thresh to ``box``."""

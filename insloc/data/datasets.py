@@ -50,6 +50,10 @@ class _PretrainDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.source)
 
+    def __getitems__(self, keys) -> list:
+        """A batch of samples (the DataLoader fetches a batch's keys at once through this)."""
+        return [self[key] for key in keys]
+
     def _load_first_good(self, index: int, rng: np.random.Generator, counter: list, plan_fn):
         """Run ``plan_fn(index, (h, w))`` then decode, replacing bad files by random indices.
 
@@ -93,6 +97,8 @@ class InsLocPretrainDataset(_PretrainDataset):
             whether that level pools the augmented box (True) or the pasted box (False).
         seed: base of every sample's generator.
         flip_prob: probability of a horizontal flip of each composite.
+        batch_backgrounds: take the backgrounds from the other images of the batch (ours, one
+            decode per sample) instead of two more random images of the source (official).
     """
 
     def __init__(
@@ -110,8 +116,10 @@ class InsLocPretrainDataset(_PretrainDataset):
         key_aug_levels=(False, False, False, False),
         seed: int = 0,
         flip_prob: float = 0.5,
+        batch_backgrounds: bool = False,
     ):
         super().__init__(source, seed, flip_prob)
+        self.batch_backgrounds = batch_backgrounds
         if len(query_aug_levels) != len(key_aug_levels) or not query_aug_levels:
             raise ValueError(
                 f"query_aug_levels {list(query_aug_levels)} and key_aug_levels "
@@ -150,10 +158,11 @@ class InsLocPretrainDataset(_PretrainDataset):
             key_aug_levels=[f in aug.KEY_FEATURES for f in features],
             seed=cfg.SEED,
             flip_prob=cfg.INPUT.COLOR.FLIP_PROB,
+            batch_backgrounds=cp.BACKGROUNDS == "batch",
         )
 
     def __getitem__(self, key) -> dict:
-        """Sample ``key = (epoch, index)``.
+        """Sample ``key = (epoch, index)``, its two backgrounds drawn from the whole source.
 
         Returns:
             dict with ``q``, ``k`` (3 x S x S uint8 RGB), ``q_boxes``, ``k_boxes`` (L x 4 float32
@@ -164,14 +173,7 @@ class InsLocPretrainDataset(_PretrainDataset):
         rng = sample_rng(self.seed, epoch, index)
         bad = [0]
         size = self.canvas_size
-
-        def plan_foreground(hw):
-            plans = [sample_paste_plan(*hw, rng=rng, **self.plan_args) for _ in range(2)]
-            needs = [p.needed_size(*hw) for p in plans]
-            need = (max(n[0] for n in needs), max(n[1] for n in needs))
-            return plans, choose_reduction(*hw, *need)
-
-        index, hw, plans, fg = self._load_first_good(index, rng, bad, plan_foreground)
+        index, hw, plans, fg = self._load_foreground(index, rng, bad, min_side=0)
         backgrounds = []
         for _ in range(2):
             bg_index = int(rng.integers(len(self.source)))
@@ -179,7 +181,53 @@ class InsLocPretrainDataset(_PretrainDataset):
                 bg_index, rng, bad, lambda bhw: (None, choose_reduction(*bhw, size, size))
             )
             backgrounds.append(resize(bg, (size, size)))  # aspect not kept (official recipe)
+        return self._compose(rng, index, hw, plans, fg, backgrounds, bad[0])
 
+    def __getitems__(self, keys) -> list:
+        """The samples of a batch; with ``batch_backgrounds`` their backgrounds are the batch's.
+
+        Ours: each background is another foreground image of the same batch, already decoded,
+        instead of two more images decoded per sample. A batch is a uniform draw from the source,
+        so each background is still a uniformly random image, and a batch is a function of
+        (SEED, iteration): samples stay independent of the number of workers.
+        """
+        if not self.batch_backgrounds:
+            return super().__getitems__(keys)
+        size = self.canvas_size
+        loaded = []
+        for epoch, index in keys:
+            rng = sample_rng(self.seed, epoch, index)
+            bad = [0]
+            loaded.append((rng, bad, *self._load_foreground(index, rng, bad, min_side=size)))
+        n = len(loaded)
+        resized = {}  # batch position -> the image at canvas size, resized once
+        samples = []
+        for i, (rng, bad, index, hw, plans, fg) in enumerate(loaded):
+            others = [(i + 1 + int(rng.integers(n - 1))) % n if n > 1 else i for _ in range(2)]
+            for j in others:
+                if j not in resized:
+                    resized[j] = resize(loaded[j][5], (size, size))
+            # copies: an image is also a foreground, and pasting writes into the canvas
+            backgrounds = [resized[j].copy() for j in others]
+            samples.append(self._compose(rng, index, hw, plans, fg, backgrounds, bad[0]))
+        return samples
+
+    def _load_foreground(self, index, rng, bad, min_side):
+        """Decode image ``index`` (or its replacement) at the smallest size both views' crops and,
+        when it also serves as a background, ``min_side`` allow. Returns (index, hw, plans, image).
+        """
+
+        def plan(hw):
+            plans = [sample_paste_plan(*hw, rng=rng, **self.plan_args) for _ in range(2)]
+            needs = [p.needed_size(*hw) for p in plans]
+            need_h = max(min_side, *(n[0] for n in needs))
+            need_w = max(min_side, *(n[1] for n in needs))
+            return plans, choose_reduction(*hw, need_h, need_w)
+
+        return self._load_first_good(index, rng, bad, plan)
+
+    def _compose(self, rng, index, hw, plans, fg, backgrounds, num_bad) -> dict:
+        """Paste each view's crop on its background, augment, flip, and draw the augmented box."""
         out = {}
         for name, plan, canvas, levels in (
             ("q", plans[0], backgrounds[0], self.query_aug_levels),
@@ -198,7 +246,7 @@ class InsLocPretrainDataset(_PretrainDataset):
             if k not in ("q", "k"):
                 out[k] = torch.from_numpy(out[k].astype(np.float32))
         out["index"] = index
-        out["num_bad"] = bad[0]
+        out["num_bad"] = num_bad
         return out
 
 

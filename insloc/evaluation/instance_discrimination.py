@@ -26,7 +26,7 @@ def build_heldout_batch(cfg, num_samples: int) -> dict:
         seed=cfg.DATASETS.SYNTHETIC.SEED + HELDOUT_SEED_OFFSET,
     )
     dataset = build_pretrain_dataset(cfg, source=source)
-    return default_collate([dataset[(0, i)] for i in range(num_samples)])
+    return default_collate(dataset.__getitems__([(0, i) for i in range(num_samples)]))
 
 
 @torch.no_grad()
