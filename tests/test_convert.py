@@ -12,21 +12,13 @@ from insloc.modeling import build_model
 from insloc.transfer.torchvision import convert_to_torchvision, detect_arch
 
 from .conftest import ROOT
-from .test_moco import tiny_cfg
+from .test_moco import set_arch, tiny_cfg
 
 
 def full_cfg(arch):
     cfg = get_cfg()  # R50, 256-channel BN FPN, 4conv1fc head + second fc, 128-d
     cfg.MODEL.MOCO.QUEUE_SIZE = 256
-    if arch == "c4":
-        cfg.MODEL.BACKBONE.NAME = "resnet_c4"
-        cfg.MODEL.ROI_BOX_HEAD.IN_FEATURES = ["res4"]
-        cfg.MODEL.ROI_BOX_HEAD.POOLER_RESOLUTION = 14
-        cfg.INPUT.BOX_AUG.QUERY_FEATURES = ["res4"]
-    elif arch == "resnet":
-        cfg.MODEL.META_ARCHITECTURE = "MoCo"
-        cfg.MODEL.BACKBONE.NAME = "resnet"
-    return cfg
+    return set_arch(cfg, arch)
 
 
 def _assert_loaded(model, converted):

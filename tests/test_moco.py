@@ -25,12 +25,17 @@ def tiny_cfg(arch):
     cfg.MODEL.MOCO.QUEUE_SIZE = K
     cfg.MODEL.MOCO.SPLIT_BN_GROUPS = 2
     cfg.SOLVER.IMS_PER_BATCH = N
+    return set_arch(cfg, arch)
+
+
+def set_arch(cfg, arch):
+    """The keys that turn the default InsLoc R-FPN config into InsLoc R-C4 or MoCo v2."""
     if arch == "c4":
         cfg.MODEL.BACKBONE.NAME = "resnet_c4"
         cfg.MODEL.ROI_BOX_HEAD.IN_FEATURES = ["res4"]
         cfg.MODEL.ROI_BOX_HEAD.POOLER_RESOLUTION = 14
         cfg.INPUT.BOX_AUG.QUERY_FEATURES = ["res4"]
-    elif arch == "moco":
+    elif arch in ("moco", "resnet"):
         cfg.MODEL.META_ARCHITECTURE = "MoCo"
         cfg.MODEL.BACKBONE.NAME = "resnet"
     return cfg
