@@ -37,7 +37,7 @@ def main(argv=None) -> int:
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    samples = [dataset[(0, i % len(dataset))] for i in range(args.num)]
+    samples = dataset.__getitems__([(0, i % len(dataset)) for i in range(args.num)])
     print(save_composite_grid(samples, args.output, max_items=args.num))
     return 0
 
