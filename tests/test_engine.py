@@ -8,6 +8,8 @@ import subprocess
 import sys
 import time
 
+import cv2
+import numpy as np
 import pytest
 import torch
 
@@ -168,3 +170,35 @@ def test_lr_schedule():
     assert all(a < b for a, b in zip(lrs[:10], lrs[1:11]))  # warm-up rises
     assert all(a >= b for a, b in zip(lrs[10:], lrs[11:]))  # cosine decays
     assert opt.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_broken_images_are_skipped_counted_and_left_untouched(tool, tmp_path):
+    images = tmp_path / "images" / "class_a"
+    images.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i in range(13):
+        cv2.imwrite(str(images / f"good_{i}.PNG"), rng.integers(0, 256, (40 + i, 60, 3), np.uint8))
+    (images / "empty.jpg").write_bytes(b"")
+    (images / "notes.jpg").write_text("not an image")
+    png = (images / "good_0.PNG").read_bytes()
+    (images / "truncated.png").write_bytes(png[: len(png) // 3])
+    before = {p.name: p.read_bytes() for p in images.iterdir()}
+
+    out = tmp_path / "run"
+    opts = [
+        "DATASETS.PRETRAIN",
+        tmp_path / "images",
+        "SOLVER.IMS_PER_BATCH",
+        8,
+        "SOLVER.MAX_ITER",
+        4,
+        "DATALOADER.NUM_WORKERS",
+        1,
+    ]
+    tool(*pretrain(out, *opts), check=True)
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert records[-1]["num_bad_images"] > 0
+    assert all(a["num_bad_images"] <= b["num_bad_images"] for a, b in zip(records, records[1:]))
+    log = (out / "log.txt").read_text()  # the data workers write to the run's log as well
+    assert "skipping unreadable image" in log and ("empty.jpg" in log or "notes.jpg" in log)
+    assert {p.name: p.read_bytes() for p in images.iterdir()} == before

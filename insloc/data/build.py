@@ -1,9 +1,12 @@
 """Build the pretraining dataset and its data loader from a config."""
 
+from functools import partial
+
 import cv2
 import torch
 
 from ..utils import comm
+from ..utils.logger import setup_logger
 from .datasets import InsLocPretrainDataset, TwoCropDataset
 from .samplers import PretrainBatchSampler
 from .sources import ImageSource, image_source_from_config
@@ -28,14 +31,17 @@ def build_pretrain_dataset(cfg, source: ImageSource = None):
     raise ValueError(f"MODEL.META_ARCHITECTURE = {arch!r}: expected 'InsLoc' or 'MoCo'")
 
 
-def _worker_init(worker_id: int) -> None:
+def _worker_init(worker_id: int, output_dir: str = "", rank: int = 0) -> None:
     # Workers already run in parallel; library thread pools inside each only oversubscribe cores.
     cv2.setNumThreads(1)
     torch.set_num_threads(1)
+    # A worker starts from a fresh interpreter: give it the run's log, so a skipped file is named
+    # in OUTPUT_DIR/log.txt like everything else.
+    setup_logger(output_dir, rank)
 
 
 def build_pretrain_loader(
-    cfg, dataset, start_iter: int = 0, rank: int = None, world_size: int = None
+    cfg, dataset, start_iter: int = 0, rank: int = None, world_size: int = None, log_dir: str = ""
 ) -> torch.utils.data.DataLoader:
     """An infinite loader of this rank's batches, starting at iteration ``start_iter``.
 
@@ -44,6 +50,7 @@ def build_pretrain_loader(
         dataset: a dataset indexed by (epoch, index) keys.
         start_iter: first iteration (resume).
         rank, world_size: default to this process's (see insloc.utils.comm).
+        log_dir: folder whose log.txt the workers append to ("" = console only).
     Returns:
         a DataLoader yielding collated dicts of the dataset's samples.
     """
@@ -71,7 +78,7 @@ def build_pretrain_loader(
             multiprocessing_context="forkserver",
             persistent_workers=True,
             prefetch_factor=cfg.DATALOADER.PREFETCH_FACTOR,
-            worker_init_fn=_worker_init,
+            worker_init_fn=partial(_worker_init, output_dir=log_dir, rank=rank),
         )
     return torch.utils.data.DataLoader(
         dataset,

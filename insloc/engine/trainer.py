@@ -97,7 +97,9 @@ class PretrainTrainer:
                 find_unused_parameters=_has_unused_levels(cfg),
             )
         self.dataset = build_pretrain_dataset(cfg)
-        self.loader = build_pretrain_loader(cfg, self.dataset, start_iter=self.start_iter)
+        self.loader = build_pretrain_loader(
+            cfg, self.dataset, start_iter=self.start_iter, log_dir=self.output_dir
+        )
         self.heldout = None
         if cfg.TEST.INSTANCE_DISC_SAMPLES and self.is_main:
             self.heldout = build_heldout_batch(cfg, cfg.TEST.INSTANCE_DISC_SAMPLES)
