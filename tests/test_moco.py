@@ -262,3 +262,19 @@ def test_keys_shuffled_across_two_processes():
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     mp.spawn(_two_process_step, args=(port,), nprocs=2)
+
+
+@pytest.mark.parametrize("norm", ["SyncBN", "GN"])
+def test_other_norms_train_in_one_process(norm):
+    torch.manual_seed(0)
+    cfg = tiny_cfg("fpn")
+    cfg.MODEL.RESNETS.NORM = cfg.MODEL.FPN.NORM = cfg.MODEL.ROI_BOX_HEAD.NORM = norm
+    cfg.MODEL.RESNETS.WIDTH = cfg.MODEL.FPN.OUT_CHANNELS = cfg.MODEL.ROI_BOX_HEAD.CONV_DIM = 32
+    model = build_model(cfg).train()
+    kinds = {type(m) for m in model.modules()}
+    expected = torch.nn.SyncBatchNorm if norm == "SyncBN" else torch.nn.GroupNorm
+    assert expected in kinds and SplitBatchNorm not in kinds and torch.nn.BatchNorm2d not in kinds
+    out = model(make_batch(4))
+    sum(v for k, v in out.items() if k.startswith("loss")).backward()
+    assert all(torch.isfinite(v) for v in out.values())
+    assert all(p.grad is not None for p in model.encoder_q.parameters())
