@@ -7,6 +7,7 @@ uninterrupted one.
 """
 
 import logging
+import math
 import os
 import random
 import time
@@ -82,7 +83,8 @@ class PretrainTrainer:
         )
 
         self.start_iter = 0
-        self.num_bad_images = 0
+        self.num_bad_images = 0  # over all processes, up to the last reduction
+        self._bad_pending = 0  # this process's, since then
         if resume:
             self._resume()
 
@@ -130,9 +132,17 @@ class PretrainTrainer:
             torch.cuda.set_rng_state(rng["cuda"], self.device)
         logger.info(f"resumed from {path}: {self.start_iter} iterations done")
 
+    def _reduce_bad_images(self) -> int:
+        """Add every process's skipped-file count since the last call to the total (a collective:
+        done when logging and checkpointing, not every iteration)."""
+        self.num_bad_images += int(comm.all_reduce_sum({"n": self._bad_pending})["n"])
+        self._bad_pending = 0
+        return self.num_bad_images
+
     def save_checkpoint(self, iterations_done: int, name: str) -> str:
         """Write the full training state to ``OUTPUT_DIR/name`` (rank 0) and point to it."""
         path = os.path.join(self.output_dir, name)
+        self._reduce_bad_images()
         if self.is_main:
             rng = {"torch": torch.get_rng_state(), "python": random.getstate()}
             if self.device.type == "cuda":
@@ -197,7 +207,7 @@ class PretrainTrainer:
                 save_composite_grid(
                     batch, os.path.join(self.output_dir, "composites.png"), cfg.VIS_SAMPLES
                 )
-            self.num_bad_images += int(comm.all_reduce_sum({"n": batch["num_bad"].sum()})["n"])
+            self._bad_pending += int(batch["num_bad"].sum())
             metrics = self.run_step(batch, it)
             t_iter = time.perf_counter() - t_prev
             t_prev = time.perf_counter()
@@ -213,7 +223,7 @@ class PretrainTrainer:
                 stats = comm.all_reduce_mean({k: v / window_len for k, v in window.items()})
                 stats["lr"] = self.optimizer.param_groups[0]["lr"]
                 stats["images_per_sec"] = cfg.SOLVER.IMS_PER_BATCH / stats["iter_time"]
-                stats["num_bad_images"] = self.num_bad_images
+                stats["num_bad_images"] = self._reduce_bad_images()
                 if writer is not None:
                     writer.write(done, stats)
                 bar.set_postfix(loss=f"{stats['total_loss']:.3f}", refresh=False)
@@ -245,12 +255,15 @@ class PretrainTrainer:
         autocast = torch.autocast("cuda", dtype=self.amp_dtype) if self.amp_dtype else nullcontext()
         with autocast:
             outputs = self.train_model(batch)
-        losses = {k: v for k, v in outputs.items() if k.startswith("loss")}
-        loss = sum(losses.values())
-        if not torch.isfinite(loss):
-            values = ", ".join(f"{k} {v.item():.4g}" for k, v in losses.items())
+        loss = sum(v for k, v in outputs.items() if k.startswith("loss"))
+        # One device-to-host copy per iteration for all metrics (each .item() would be a sync).
+        names = [*outputs, "total_loss"]
+        values = torch.stack([v.detach().float() for v in (*outputs.values(), loss)]).tolist()
+        metrics = dict(zip(names, values))
+        if not math.isfinite(metrics["total_loss"]):
+            losses = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if k.startswith("loss"))
             raise FloatingPointError(
-                f"loss became non-finite at iteration {it} ({values}); lower SOLVER.BASE_LR or "
+                f"loss became non-finite at iteration {it} ({losses}); lower SOLVER.BASE_LR or "
                 f"check the data; the last good checkpoint is in {self.output_dir}"
             )
         self.optimizer.zero_grad(set_to_none=True)
@@ -258,8 +271,6 @@ class PretrainTrainer:
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()
-        metrics = {k: v.detach().float().item() for k, v in outputs.items()}
-        metrics["total_loss"] = loss.detach().float().item()
         return metrics
 
 
