@@ -70,8 +70,7 @@ class PretrainTrainer:
         torch.manual_seed(cfg.SEED)  # the same initial weights on every rank
         random.seed(cfg.SEED)
         model = build_model(cfg).to(self.device)
-        self.channels_last = cfg.MODEL.CHANNELS_LAST and self.device.type == "cuda"
-        if self.channels_last:
+        if cfg.MODEL.CHANNELS_LAST and self.device.type == "cuda":
             model = model.to(memory_format=torch.channels_last)
         self.model = model
         self.optimizer = build_optimizer(cfg, model)
@@ -234,8 +233,7 @@ class PretrainTrainer:
             elif done % cfg.SOLVER.CHECKPOINT_PERIOD == 0:
                 self.save_checkpoint(done, checkpoint_name(it))
             if cfg.TEST.EVAL_PERIOD and done % cfg.TEST.EVAL_PERIOD == 0 and done != max_iter:
-                self.evaluate(done)
-                self.train_model.train()
+                self.evaluate(done)  # restores training mode
         bar.close()
         if self.start_iter == max_iter:
             logger.info("nothing to do: the run had already reached SOLVER.MAX_ITER")
