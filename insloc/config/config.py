@@ -70,16 +70,29 @@ def _one_line(e: BaseException) -> str:
 
 
 _CHOICES = {
-    "MODEL.META_ARCHITECTURE": ("InsLoc", "MoCo"),
-    "MODEL.BACKBONE.NAME": ("resnet_fpn", "resnet_c4", "resnet"),
+    "MODEL.META_ARCHITECTURE": ("InsLoc", "MoCo", "RotNet", "Jigsaw", "RelativeLoc", "Exemplar"),
+    "MODEL.BACKBONE.NAME": (
+        "resnet_fpn",
+        "resnet_c4",
+        "resnet",
+        "resnet_v2",
+        "revnet",
+        "vgg19_bn",
+        "nin",
+        "exemplar_cnn",
+    ),
     "MODEL.RESNETS.DEPTH": (18, 34, 50),
     "MODEL.RESNETS.NORM": ("BN", "SyncBN", "GN"),
     "MODEL.FPN.NORM": ("BN", "SyncBN", "GN", ""),
     "MODEL.ROI_BOX_HEAD.NORM": ("BN", "SyncBN", "GN", ""),
     "INPUT.FORMAT": ("RGB",),
     "INPUT.COPY_PASTE.BACKGROUNDS": ("dataset", "batch"),
-    "SOLVER.LR_SCHEDULER_NAME": ("WarmupCosineLR", "WarmupConstantLR"),
+    "SOLVER.LR_SCHEDULER_NAME": ("WarmupCosineLR", "WarmupConstantLR", "WarmupMultiStepLR"),
     "SOLVER.AMP.DTYPE": ("bfloat16", "float16"),
+    # classic pretext tasks
+    "MODEL.NIN.NUM_BLOCKS": (3, 4, 5),
+    "MODEL.EXEMPLAR.LOSS": ("softmax", "triplet"),
+    "INPUT.RELATIVE_LOC.CHROMATIC": ("none", "drop", "project"),
 }
 
 _POSITIVE = (
@@ -104,6 +117,25 @@ _POSITIVE = (
     "SOLVER.BASE_LR",
     "SOLVER.CHECKPOINT_PERIOD",
     "LOG_PERIOD",
+    # classic pretext tasks
+    "SOLVER.GAMMA",
+    "MODEL.VGG.WIDTH",
+    "MODEL.VGG.FC_DIM",
+    "MODEL.NIN.WIDTH",
+    "MODEL.JIGSAW.NUM_PERMUTATIONS",
+    "MODEL.JIGSAW.TILE_DIM",
+    "MODEL.JIGSAW.HIDDEN_DIM",
+    "MODEL.RELATIVE_LOC.TILE_DIM",
+    "MODEL.RELATIVE_LOC.HIDDEN_DIM",
+    "MODEL.EXEMPLAR.NUM_CLASSES",
+    "MODEL.EXEMPLAR.EMBED_DIM",
+    "MODEL.EXEMPLAR.MARGIN",
+    "INPUT.PRETEXT.CROP_SIZE",
+    "INPUT.JIGSAW.TILE_SIZE",
+    "INPUT.RELATIVE_LOC.TILE_SIZE",
+    "INPUT.EXEMPLAR.PATCH_SIZE",
+    "INPUT.EXEMPLAR.SEED_SIZE",
+    "INPUT.EXEMPLAR.COPIES",
 )
 _NON_NEGATIVE = (
     "MODEL.ROI_BOX_HEAD.POOLER_SAMPLING_RATIO",
@@ -118,6 +150,15 @@ _NON_NEGATIVE = (
     "TEST.EVAL_PERIOD",
     "VIS_SAMPLES",
     "SEED",
+    # classic pretext tasks
+    "MODEL.JIGSAW.MIN_HAMMING",
+    "MODEL.JIGSAW.PERMUTATION_SEED",
+    "INPUT.PRETEXT.RESIZE",
+    "INPUT.JIGSAW.JITTER",
+    "INPUT.RELATIVE_LOC.JITTER",
+    "INPUT.EXEMPLAR.TRANSLATE",
+    "INPUT.EXEMPLAR.ROTATE",
+    "INPUT.EXEMPLAR.HUE",
 )
 _PROBABILITIES = (
     "INPUT.COLOR.JITTER_PROB",
@@ -137,7 +178,13 @@ _RANGES = (  # (low, high) pairs with low <= high
     "INPUT.MOCO.CROP_SCALE",
     "INPUT.MOCO.CROP_RATIO",
     "INPUT.COLOR.BLUR_SIGMA",
+    "INPUT.EXEMPLAR.SCALE",
+    "INPUT.EXEMPLAR.CONTRAST_POWER",
 )
+
+# Methods of the classic pretext tasks and the trunks they train (all classification trunks).
+PRETEXT_METHODS = ("RotNet", "Jigsaw", "RelativeLoc", "Exemplar")
+PRETEXT_BACKBONES = ("resnet", "resnet_v2", "revnet", "vgg19_bn", "nin", "exemplar_cnn")
 
 
 def _get(cfg, key):
@@ -195,6 +242,9 @@ def validate_config(cfg: CfgNode) -> None:
     if cfg.MODEL.META_ARCHITECTURE == "InsLoc":
         expected_backbones = ("resnet_fpn", "resnet_c4")
         valid = {"resnet_fpn": ("p2", "p3", "p4", "p5"), "resnet_c4": ("res4",)}
+    elif cfg.MODEL.META_ARCHITECTURE in PRETEXT_METHODS:
+        expected_backbones = PRETEXT_BACKBONES
+        valid = {}
     else:
         expected_backbones = ("resnet",)
         valid = {}
@@ -225,3 +275,57 @@ def validate_config(cfg: CfgNode) -> None:
         fail("MODEL.RESNETS.WIDTH", "a multiple of 32 with MODEL.RESNETS.NORM 'GN'")
     if cfg.DATASETS.PRETRAIN == "":
         fail("DATASETS.PRETRAIN", "a folder, a COCO json, a .txt list of paths, or 'synthetic'")
+    if cfg.MODEL.META_ARCHITECTURE in PRETEXT_METHODS:
+        _validate_pretext(cfg, fail)
+    if cfg.SOLVER.LR_SCHEDULER_NAME == "WarmupMultiStepLR":
+        steps = list(cfg.SOLVER.STEPS)
+        if not steps or any(b <= a for a, b in zip(steps, steps[1:])) or steps[0] <= 0:
+            fail("SOLVER.STEPS", "increasing positive iterations for 'WarmupMultiStepLR'")
+        if steps[-1] >= cfg.SOLVER.MAX_ITER:
+            fail("SOLVER.STEPS", f"iterations below SOLVER.MAX_ITER ({cfg.SOLVER.MAX_ITER})")
+
+
+def _validate_pretext(cfg: CfgNode, fail) -> None:
+    """Cross-checks of the classic pretext tasks: the trunk, the crops and each method's keys."""
+    from math import factorial
+
+    arch, backbone = cfg.MODEL.META_ARCHITECTURE, cfg.MODEL.BACKBONE.NAME
+    if backbone in ("resnet_v2", "revnet") and cfg.MODEL.RESNETS.DEPTH != 50:
+        fail("MODEL.RESNETS.DEPTH", f"50 for MODEL.BACKBONE.NAME {backbone!r}")
+    if backbone == "exemplar_cnn" and arch != "Exemplar":
+        fail("MODEL.BACKBONE.NAME", "'exemplar_cnn' only with MODEL.META_ARCHITECTURE 'Exemplar'")
+    if cfg.TEST.INSTANCE_DISC_SAMPLES:
+        fail("TEST.INSTANCE_DISC_SAMPLES", f"0 for MODEL.META_ARCHITECTURE {arch!r} (no embedding)")
+    if cfg.VIS_SAMPLES:
+        fail("VIS_SAMPLES", f"0 for MODEL.META_ARCHITECTURE {arch!r} (composites are InsLoc's)")
+    crop = cfg.INPUT.PRETEXT.CROP_SIZE
+    if cfg.INPUT.PRETEXT.RESIZE and cfg.INPUT.PRETEXT.RESIZE < crop:
+        fail("INPUT.PRETEXT.RESIZE", f"0 or a side >= INPUT.PRETEXT.CROP_SIZE ({crop})")
+    if arch == "RotNet":
+        angles = list(cfg.MODEL.ROTATION.ANGLES)
+        if len(angles) < 2 or len(set(a % 360 for a in angles)) != len(angles):
+            fail("MODEL.ROTATION.ANGLES", "at least two distinct angles (degrees, modulo 360)")
+        if any(a % 45 for a in angles):
+            fail("MODEL.ROTATION.ANGLES", "multiples of 45 degrees")
+    for method, key in (("Jigsaw", "JIGSAW"), ("RelativeLoc", "RELATIVE_LOC")):
+        if arch != method:
+            continue
+        tile, jitter = cfg.INPUT[key].TILE_SIZE, cfg.INPUT[key].JITTER
+        if tile + 2 * jitter > crop // 3:
+            fail(
+                f"INPUT.{key}.TILE_SIZE",
+                f"TILE_SIZE + 2 JITTER ({tile} + 2 x {jitter}) <= INPUT.PRETEXT.CROP_SIZE / 3 "
+                f"({crop // 3}), the 3x3 cells the tiles sit in",
+            )
+    if arch == "Jigsaw" and cfg.MODEL.JIGSAW.NUM_PERMUTATIONS > factorial(9):
+        fail("MODEL.JIGSAW.NUM_PERMUTATIONS", "at most 9! = 362880")
+    if arch == "Jigsaw" and cfg.MODEL.JIGSAW.MIN_HAMMING > 9:
+        fail("MODEL.JIGSAW.MIN_HAMMING", "at most 9 (nine tiles)")
+    if arch == "Exemplar":
+        patch = cfg.INPUT.EXEMPLAR.PATCH_SIZE
+        if cfg.INPUT.EXEMPLAR.SEED_SIZE > crop:
+            fail("INPUT.EXEMPLAR.SEED_SIZE", f"a side <= INPUT.PRETEXT.CROP_SIZE ({crop})")
+        if cfg.MODEL.EXEMPLAR.LOSS == "triplet" and cfg.INPUT.EXEMPLAR.COPIES < 2:
+            fail("INPUT.EXEMPLAR.COPIES", "at least 2 with MODEL.EXEMPLAR.LOSS 'triplet'")
+        if backbone == "exemplar_cnn" and patch < 16:
+            fail("INPUT.EXEMPLAR.PATCH_SIZE", "at least 16 for the Exemplar-CNN networks")

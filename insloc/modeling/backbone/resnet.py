@@ -3,7 +3,9 @@
 ``build_resnet(50, 64, "BN")`` has exactly the parameter and buffer names and shapes of
 ``torchvision.models.resnet50()`` without ``fc``, so a pretrained trunk loads into torchvision
 detectors by name. ``width`` scales every stage (the stem and res2 have ``width`` channels) so tests
-can build tiny trunks.
+can build tiny trunks. ``features(x, taps)`` reads the map after the stem and every stage by name
+("stem", "block1".."block4", "pre-logits"), for linear probes; ``last_relu=False`` drops the ReLU
+after the last residual sum (Revisiting SSL's "(-)" variants), keeping every name.
 """
 
 from typing import Dict, Tuple, Type, Union
@@ -13,6 +15,7 @@ from torch import nn
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
 from ..norm import norm_layer
+from .taps import PRE_LOGITS, TappedTrunk
 
 Block = Type[Union[BasicBlock, Bottleneck]]
 
@@ -31,10 +34,41 @@ def _block_spec(depth: int) -> Tuple[Block, Tuple[int, ...]]:
     return _STAGE_BLOCKS[depth]
 
 
+class _BottleneckNoFinalReLU(Bottleneck):
+    """torchvision's Bottleneck without the ReLU after the residual sum (same parameters)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        return self.bn3(self.conv3(out)) + identity
+
+
+class _BasicBlockNoFinalReLU(BasicBlock):
+    """torchvision's BasicBlock without the ReLU after the residual sum (same parameters)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        return self.bn2(self.conv2(out)) + identity
+
+
+_NO_FINAL_RELU = {Bottleneck: _BottleneckNoFinalReLU, BasicBlock: _BasicBlockNoFinalReLU}
+
+
 def make_stage(
-    block: Block, in_channels: int, planes: int, num_blocks: int, stride: int, norm: str
+    block: Block,
+    in_channels: int,
+    planes: int,
+    num_blocks: int,
+    stride: int,
+    norm: str,
+    last_relu: bool = True,
 ):
-    """One ResNet stage as torchvision's ``_make_layer`` builds it (stride in the 3x3 conv)."""
+    """One ResNet stage as torchvision's ``_make_layer`` builds it (stride in the 3x3 conv).
+
+    ``last_relu=False`` builds the last block without its final ReLU.
+    """
     make_norm = norm_layer(norm)
     if make_norm is None:
         raise ValueError("a ResNet needs a normalisation: norm must be 'BN', 'SyncBN' or 'GN'")
@@ -47,6 +81,13 @@ def make_stage(
         )
     blocks = [block(in_channels, planes, stride, downsample, norm_layer=make_norm)]
     blocks += [block(out_channels, planes, norm_layer=make_norm) for _ in range(1, num_blocks)]
+    if not last_relu:
+        last = _NO_FINAL_RELU[block](out_channels, planes, norm_layer=make_norm)
+        if num_blocks == 1:
+            last = _NO_FINAL_RELU[block](
+                in_channels, planes, stride, downsample, norm_layer=make_norm
+            )
+        blocks[-1] = last
     stage = nn.Sequential(*blocks)
     _init_weights(stage)
     return stage
@@ -62,8 +103,11 @@ def _init_weights(module: nn.Module) -> None:
             nn.init.constant_(m.bias, 0)
 
 
-class ResNet(nn.Module):
+class ResNet(TappedTrunk):
     """Stem (``conv1``, ``bn1``, ``relu``, ``maxpool``), stages ``layer1``..``layer{num_stages}``.
+
+    Taps: "stem", "block1".."block{num_stages}" and, for the whole trunk, "pre-logits" (the map of
+    block4 itself: ResNet v1 has no layer between the last block and the pooling).
 
     Attributes:
         out_feature: name of the output map, "res{num_stages + 1}" (detectron2's stage names).
@@ -71,7 +115,14 @@ class ResNet(nn.Module):
         strides: {out_feature: stride in input pixels}.
     """
 
-    def __init__(self, depth: int = 50, width: int = 64, norm: str = "BN", num_stages: int = 4):
+    def __init__(
+        self,
+        depth: int = 50,
+        width: int = 64,
+        norm: str = "BN",
+        num_stages: int = 4,
+        last_relu: bool = True,
+    ):
         super().__init__()
         block, num_blocks = _block_spec(depth)
         if not 1 <= num_stages <= 4:
@@ -84,7 +135,13 @@ class ResNet(nn.Module):
         channels = width
         for i in range(num_stages):
             stage = make_stage(
-                block, channels, width * 2**i, num_blocks[i], 1 if i == 0 else 2, norm
+                block,
+                channels,
+                width * 2**i,
+                num_blocks[i],
+                1 if i == 0 else 2,
+                norm,
+                last_relu=last_relu or i < num_stages - 1,
             )
             self.add_module(f"layer{i + 1}", stage)
             channels = width * 2**i * block.expansion
@@ -100,10 +157,19 @@ class ResNet(nn.Module):
             x = getattr(self, f"layer{i + 1}")(x)
         return {self.out_feature: x}
 
+    def named_stages(self):
+        stages = [("stem", lambda x: self.maxpool(self.relu(self.bn1(self.conv1(x)))))]
+        stages += [(f"block{i + 1}", getattr(self, f"layer{i + 1}")) for i in range(self.num_stages)]
+        if self.num_stages == 4:
+            stages.append((PRE_LOGITS, nn.Identity()))
+        return stages
 
-def build_resnet(depth: int = 50, width: int = 64, norm: str = "BN", num_stages: int = 4) -> ResNet:
+
+def build_resnet(
+    depth: int = 50, width: int = 64, norm: str = "BN", num_stages: int = 4, last_relu: bool = True
+) -> ResNet:
     """A ResNet trunk; depth 50 width 64 has the names and shapes of torchvision's resnet50 - fc."""
-    return ResNet(depth=depth, width=width, norm=norm, num_stages=num_stages)
+    return ResNet(depth=depth, width=width, norm=norm, num_stages=num_stages, last_relu=last_relu)
 
 
 def build_res5(depth: int = 50, width: int = 64, norm: str = "BN") -> nn.Sequential:
