@@ -57,7 +57,7 @@ def _logreg_torch(x, y, c: float, seed: int, num_classes: int):
     linear = nn.Linear(x.shape[1], num_classes)
     nn.init.zeros_(linear.weight)
     nn.init.zeros_(linear.bias)
-    opt = torch.optim.LBFGS(linear.parameters(), lr=1.0, max_iter=300, line_search_fn="strong_wolfe")
+    opt = torch.optim.LBFGS(linear.parameters(), lr=1.0, max_iter=100, line_search_fn="strong_wolfe")
     decay = 1.0 / (2.0 * c * len(x))
 
     def closure():
