@@ -30,6 +30,7 @@ def clip_box(box, height: int, width: int):
         "clipped", "degenerate" or "outside".
     """
     x1, y1, x2, y2 = (float(v) for v in box)
+    width, height = float(width), float(height)
     if not (x2 > x1 and y2 > y1):  # also catches NaN
         return None, "degenerate"
     c = [min(max(x1, 0.0), width), min(max(y1, 0.0), height)]
