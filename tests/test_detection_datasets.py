@@ -10,7 +10,6 @@ import pytest
 from pycocotools import mask as mask_util
 
 from insloc.config import get_cfg
-from insloc.data.synthetic import SyntheticScenes
 from insloc.data.detection import (
     VOC_CLASSES,
     build_detection_train_dataset,
@@ -20,6 +19,7 @@ from insloc.data.detection import (
     read_record_image,
     training_records,
 )
+from insloc.data.synthetic import SyntheticScenes
 
 # The shared real data sits beside the checkout (../shared), or beside a worktree's parent.
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -66,7 +66,8 @@ class ResizeFlip:
             image = np.asarray(pil)
         if self.flip:
             image = image[:, ::-1]
-        return np.ascontiguousarray(image)
+        # writable too: PIL's arrays are read-only, and torch.from_numpy wants to own writable data
+        return np.require(image, requirements=("C", "W"))
 
     def apply_boxes(self, boxes: np.ndarray) -> np.ndarray:
         """N x 4 XYXY -> N x 4 XYXY float64 in output pixels (not clipped)."""
