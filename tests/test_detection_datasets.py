@@ -17,6 +17,7 @@ from insloc.data.detection import (
     load_coco_json,
     load_voc_instances,
     read_record_image,
+    segmentation_to_polygons,
     training_records,
 )
 from insloc.data.synthetic import SyntheticScenes
@@ -326,3 +327,15 @@ def test_coco128_counts():
     assert sum(a["iscrowd"] for a in annotations) == 10
     assert all(isinstance(a["segmentation"], dict) for a in annotations if a["iscrowd"])
     assert len({a["category_id"] for a in annotations}) == 71 and len(meta["thing_classes"]) == 80
+
+
+def test_rle_segmentation_becomes_polygons():
+    mask = np.zeros((20, 30), np.uint8, order="F")
+    mask[5:15, 8:20] = 1
+    compressed = mask_util.encode(mask)
+    compressed["counts"] = compressed["counts"].decode()  # as json stores it
+    # Vertices at the centres of the boundary pixels (detectron2's mask-to-polygon convention).
+    expected = [[8.5, 5.5, 8.5, 14.5, 19.5, 14.5, 19.5, 5.5]]
+    assert segmentation_to_polygons(compressed) == expected
+    polygons = [[1.0, 2.0, 5.0, 2.0, 5.0, 7.0]]
+    assert segmentation_to_polygons(polygons) is polygons

@@ -90,6 +90,12 @@ def load_coco_json(json_file: str, image_root: str, name: str = ""):
                 f"{json_file}: annotation {ann.get('id', '?')} has category_id "
                 f"{ann['category_id']}, which 'categories' does not define"
             )
+        bbox = ann["bbox"]
+        if not isinstance(bbox, list) or len(bbox) != 4:
+            raise ValueError(
+                f"{json_file}: annotation {ann.get('id', '?')} has bbox {bbox!r}, expected "
+                f"[x, y, width, height]"
+            )
         if ann["image_id"] not in api.imgs:
             raise ValueError(
                 f"{json_file}: annotation {ann.get('id', '?')} refers to image_id "
