@@ -203,11 +203,16 @@ def test_grouped_sampler_groups_resumes_and_shards():
     # Resume mid-epoch: the same batches from there on.
     resumed = GroupedBatchSampler(groups, 3, seed=5, start_iter=ipe + 2)
     assert [b for b, _ in zip(resumed, range(ipe))] == stream[ipe + 2 : 2 * ipe + 2]
-    # Two ranks: disjoint batches of each iteration, together the one-process global order.
+    # Two ranks: iteration t gives rank r the epoch's batch 2t + r, so the ranks' batches are
+    # disjoint and together are the epoch's batches in order.
     ranks = [GroupedBatchSampler(groups, 3, seed=5, rank=r, world_size=2) for r in range(2)]
-    both = [list(zip(*[r for r, _ in zip(s, range(ranks[0].iters_per_epoch))])) for s in ranks]
-    for b0, b1 in zip(*both):
-        assert not {i for _, i in b0} & {i for _, i in b1}
+    n = ranks[0].iters_per_epoch
+    assert n == ipe // 2
+    per_rank = [[[i for _, i in b] for b, _ in zip(sampler, range(n))] for sampler in ranks]
+    batches = ranks[0].epoch_batches(0).tolist()
+    for t in range(n):
+        assert not set(per_rank[0][t]) & set(per_rank[1][t])
+        assert [per_rank[0][t], per_rank[1][t]] == batches[2 * t : 2 * t + 2]
     with pytest.raises(ValueError, match="ASPECT_RATIO_GROUPING"):
         GroupedBatchSampler([0, 0, 1, 1], 3)
 
