@@ -118,7 +118,11 @@ def test_test_sample_and_shards(tmp_path):
     cfg.DATALOADER.NUM_WORKERS = 0
     seen = []
     for rank in range(2):
-        loader = build_detection_test_loader(cfg, "synthetic_test", rank=rank, world_size=2)
+        loader, metadata = build_detection_test_loader(
+            cfg, "synthetic_test", rank=rank, world_size=2
+        )
+        assert metadata["name"] == "synthetic_test"
+        assert [r["image_id"] for r in loader.dataset.records] == [0, 1, 2, 3, 4]
         for batch in loader:
             assert isinstance(batch, list) and len(batch) == 1
             s = batch[0]
@@ -126,7 +130,7 @@ def test_test_sample_and_shards(tmp_path):
             assert (s["height"], s["width"]) == (32, 32)
             seen.append(s["image_id"])
     assert seen == [0, 1, 2, 3, 4]  # disjoint, in order, covering the set
-    a = next(iter(build_detection_test_loader(cfg, "synthetic_test", rank=0, world_size=2)))
+    a = next(iter(build_detection_test_loader(cfg, "synthetic_test", rank=0, world_size=2)[0]))
     assert torch.equal(a[0]["image"], loader.dataset[0]["image"])
     for n, world in ((7, 3), (2, 4), (0, 2)):
         shards = [list(inference_shard(n, r, world)) for r in range(world)]

@@ -125,7 +125,7 @@ def build_detection_train_loader(
 
 def build_detection_test_loader(
     cfg, dataset_name: str, rank: int = None, world_size: int = None, log_dir: str = ""
-) -> torch.utils.data.DataLoader:
+):
     """This rank's shard of the test set ``dataset_name``, in order, one sample per batch.
 
     Args:
@@ -134,18 +134,20 @@ def build_detection_test_loader(
         rank, world_size: default to this process's; shards are contiguous and disjoint.
         log_dir: folder whose log.txt the workers append to ("" = console only).
     Returns:
-        a DataLoader yielding lists of one test sample; its ``dataset`` has ``metadata`` and
-        ``records`` (all of the set's, not only this shard's).
+        (loader, metadata): the DataLoader yields lists of one test sample; its
+        ``dataset.records`` are all the set's records (the evaluators' ground truth), not only
+        this shard's.
     """
     rank = comm.get_rank() if rank is None else rank
     world_size = comm.get_world_size() if world_size is None else world_size
     records, metadata = get_detection_dataset(dataset_name, cfg)
     dataset = DetectionTestDataset(records, DetectionMapper.from_config(cfg, is_train=False))
     dataset.metadata = metadata
-    return torch.utils.data.DataLoader(
+    loader = torch.utils.data.DataLoader(
         dataset,
         sampler=inference_shard(len(dataset), rank, world_size),
         batch_size=1,
         collate_fn=_as_list,
         **worker_options(cfg, log_dir, rank, persistent=False),
     )
+    return loader, metadata

@@ -39,7 +39,12 @@ class PackedRecords:
         return len(self._offsets) - 1
 
     def __getitem__(self, i: int) -> dict:
+        if not 0 <= i < len(self):
+            raise IndexError(f"record {i} out of range for {len(self)} records")
         return pickle.loads(self._buffer[self._offsets[i] : self._offsets[i + 1]].tobytes())
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
 
 
 class DetectionTrainDataset(torch.utils.data.Dataset):
