@@ -88,7 +88,12 @@ def build_detection_train_dataset(cfg) -> DetectionTrainDataset:
 
 
 def build_detection_train_loader(
-    cfg, start_iter: int = 0, rank: int = None, world_size: int = None, log_dir: str = ""
+    cfg,
+    start_iter: int = 0,
+    rank: int = None,
+    world_size: int = None,
+    log_dir: str = "",
+    dataset: DetectionTrainDataset = None,
 ) -> torch.utils.data.DataLoader:
     """An infinite loader of this rank's training batches from iteration ``start_iter``.
 
@@ -98,6 +103,7 @@ def build_detection_train_loader(
         start_iter: first iteration (resume).
         rank, world_size: default to this process's (see insloc.utils.comm).
         log_dir: folder whose log.txt the workers append to ("" = console only).
+        dataset: the training set when already built (its records are read once per run).
     Returns:
         a DataLoader yielding lists of SOLVER.IMS_PER_BATCH / world_size training samples; its
         ``dataset`` has ``metadata``.
@@ -109,7 +115,8 @@ def build_detection_train_loader(
         raise ValueError(
             f"SOLVER.IMS_PER_BATCH = {total} is not divisible by the {world_size} processes"
         )
-    dataset = build_detection_train_dataset(cfg)
+    if dataset is None:
+        dataset = build_detection_train_dataset(cfg)
     args = dict(seed=cfg.SEED, rank=rank, world_size=world_size, start_iter=start_iter)
     if cfg.DATALOADER.ASPECT_RATIO_GROUPING:
         sampler = GroupedBatchSampler(dataset.group_ids, total // world_size, **args)
