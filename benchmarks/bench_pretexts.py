@@ -68,7 +68,7 @@ def parse_args():
 
 def pretrain(name, seed, args, work):
     from insloc.config import load_config
-    from insloc.engine.trainer import PretrainTrainer
+    from insloc.engine.pretrain import PretrainTrainer
 
     method, trunk, extra = RUNS[name]
     opts = [

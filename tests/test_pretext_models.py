@@ -133,7 +133,7 @@ def test_multistep_schedule():
     assert lrs[8:14] == pytest.approx([0.2] * 6) and lrs[14:] == pytest.approx([0.04] * 6)
     cfg = load_config("configs/pretrain/rotnet_NIN4_cifar10.yaml")
     sched = build_lr_scheduler(cfg, torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1))
-    assert sched.steps == [11730, 23460, 31280] and sched.gamma == 0.2
+    assert list(sched.steps) == [11730, 23460, 31280] and sched.gamma == 0.2
     assert [sched.factor(i) for i in (11729, 11730, 31280)] == pytest.approx([1.0, 0.2, 0.008])
 
 
