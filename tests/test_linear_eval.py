@@ -31,7 +31,10 @@ def blobs(n_per_class, num_classes=4, dim=16, seed=0):
     return (centres[y] + rng.normal(0, 1, (len(y), dim))).astype(np.float32), y
 
 
-@pytest.mark.parametrize("probe,backend", [("logreg", "sklearn"), ("logreg", "torch"), ("sgd", "sklearn"), ("mlp", "sklearn")])
+@pytest.mark.parametrize(
+    "probe,backend",
+    [("logreg", "sklearn"), ("logreg", "torch"), ("sgd", "sklearn"), ("mlp", "sklearn")],
+)
 def test_probe_separable_near_100_shuffled_at_chance(probe, backend):
     x, y = blobs(60)
     tx, ty = blobs(60, seed=0)
@@ -57,8 +60,12 @@ def _write_cifar(root, per_batch=3):
         hwc = rng.integers(0, 256, (per_batch, 32, 32, 3), dtype=np.uint8)
         batch_labels = rng.integers(0, 10, per_batch).tolist()
         data = hwc.transpose(0, 3, 1, 2).reshape(per_batch, 3072)
-        entry = {b"batch_label": name.encode(), b"labels": batch_labels, b"data": data,
-                 b"filenames": [f"{i}.png".encode() for i in range(per_batch)]}
+        entry = {
+            b"batch_label": name.encode(),
+            b"labels": batch_labels,
+            b"data": data,
+            b"filenames": [f"{i}.png".encode() for i in range(per_batch)],
+        }
         with open(os.path.join(root, name), "wb") as f:
             pickle.dump(entry, f, protocol=2)
         images.append(hwc)
@@ -81,9 +88,11 @@ def test_cifar10_reads_the_published_format_and_refuses_code(tmp_path):
     assert np.array_equal(test.images, images[15:]) and test.class_names[3] == "class3"
     evil = tmp_path / "evil.pkl"
     marker = tmp_path / "ran"
+
     class Exploit:
         def __reduce__(self):
             return (os.mkdir, (str(marker),))
+
     evil.write_bytes(pickle.dumps({b"data": Exploit()}, protocol=2))
     with pytest.raises(ValueError, match=r"evil.pkl: refusing to unpickle (posix|os)\.mkdir"):
         restricted_pickle_load(str(evil))
@@ -138,7 +147,14 @@ def _save_pretext_checkpoint(path, config):
     cfg = load_config(config)
     torch.manual_seed(0)
     model = build_model(cfg)
-    atomic_save({"model": model.state_dict(), "config": cfg.dump(), "meta_arch": cfg.MODEL.META_ARCHITECTURE}, str(path))
+    atomic_save(
+        {
+            "model": model.state_dict(),
+            "config": cfg.dump(),
+            "meta_arch": cfg.MODEL.META_ARCHITECTURE,
+        },
+        str(path),
+    )
     return model
 
 
@@ -147,13 +163,21 @@ def test_trunks_load_from_every_kind_of_checkpoint(tmp_path):
 
     model = _save_pretext_checkpoint(tmp_path / "rot.pth", "configs/quick/rotnet_NIN4_tiny.yaml")
     trunk = load_trunk(str(tmp_path / "rot.pth"))
-    data = ArrayClassification(np.random.default_rng(0).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8), [0, 1, 0], ["x", "y"])
+    data = ArrayClassification(
+        np.random.default_rng(0).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8),
+        [0, 1, 0],
+        ["x", "y"],
+    )
     feats = extract_features(trunk, data, ["block2", "pre-logits"], grid=2)
     assert feats["block2"].shape == (3, 16 * 4) and feats["pre-logits"].shape == (3, 16 * 4)
-    x = (torch.from_numpy(data.images).permute(0, 3, 1, 2).float() - model.pixel_mean) / model.pixel_std
+    x = (
+        torch.from_numpy(data.images).permute(0, 3, 1, 2).float() - model.pixel_mean
+    ) / model.pixel_std
     with torch.no_grad():
         expected = model.eval().backbone.features(x, ["pre-logits"])["pre-logits"].mean(dim=(2, 3))
-    assert np.allclose(extract_features(trunk, data, ["pre-logits"])["pre-logits"], expected.numpy(), atol=1e-5)
+    assert np.allclose(
+        extract_features(trunk, data, ["pre-logits"])["pre-logits"], expected.numpy(), atol=1e-5
+    )
     with pytest.raises(ValueError, match="unknown layer 'res5'.*valid layers are block1, block2"):
         extract_features(trunk, data, ["res5"])
 
@@ -164,11 +188,15 @@ def test_trunks_load_from_every_kind_of_checkpoint(tmp_path):
     deeper = {k: v for k, v in torchvision.models.resnet50().state_dict().items()}
     deeper["layer3.6.conv1.weight"] = deeper["layer3.5.conv1.weight"]
     torch.save(deeper, tmp_path / "odd.pth")
-    with pytest.raises(ValueError, match=r"odd.pth: a torchvision ResNet with \(3, 4, 7, 3\) blocks"):
+    with pytest.raises(
+        ValueError, match=r"odd.pth: a torchvision ResNet with \(3, 4, 7, 3\) blocks"
+    ):
         load_trunk(str(tmp_path / "odd.pth"))
     # a checkpoint whose weights are of another architecture than its config says
     ckpt = torch.load(tmp_path / "rot.pth", weights_only=True)
-    ckpt["config"] = load_config("configs/quick/rotnet_NIN4_tiny.yaml", ["MODEL.NIN.WIDTH", "24"]).dump()
+    ckpt["config"] = load_config(
+        "configs/quick/rotnet_NIN4_tiny.yaml", ["MODEL.NIN.WIDTH", "24"]
+    ).dump()
     torch.save(ckpt, tmp_path / "other.pth")
     with pytest.raises(ValueError, match=r"other.pth does not fit a RotNet trunk 'nin'.*block1"):
         load_trunk(str(tmp_path / "other.pth"))
@@ -187,9 +215,24 @@ def test_linear_eval_tool_writes_table_json_and_plot(tmp_path, capsys):
     _save_pretext_checkpoint(tmp_path / "rot.pth", "configs/quick/rotnet_NIN4_tiny.yaml")
     tool = _tool("linear_eval")
     out = tmp_path / "out"
-    args = ["--data", str(tmp_path / "data"), "--checkpoint", f"rot={tmp_path / 'rot.pth'}",
-            "--random-init", "rand=configs/quick/rotnet_NIN4_tiny.yaml", "--layers", "all",
-            "--resize", "32", "--crop", "32", "--probe", "sgd", "--output", str(out)]
+    args = [
+        "--data",
+        str(tmp_path / "data"),
+        "--checkpoint",
+        f"rot={tmp_path / 'rot.pth'}",
+        "--random-init",
+        "rand=configs/quick/rotnet_NIN4_tiny.yaml",
+        "--layers",
+        "all",
+        "--resize",
+        "32",
+        "--crop",
+        "32",
+        "--probe",
+        "sgd",
+        "--output",
+        str(out),
+    ]
     assert tool.main(args) == 0
     printed = capsys.readouterr().out
     assert "layer" in printed and "pre-logits" in printed and "rand" in printed
@@ -210,13 +253,39 @@ def test_make_crops_from_a_coco_json(tmp_path, capsys):
     for i in range(8):
         cv2.imwrite(str(tmp_path / f"{i}.jpg"), np.full((80, 100, 3), 30 * i, np.uint8))
         images.append({"id": i, "file_name": f"{i}.jpg", "height": 80, "width": 100})
-        anns.append({"id": 10 + i, "image_id": i, "category_id": 1 + i % 2, "bbox": [10, 10, 40, 30], "iscrowd": 0})
-        anns.append({"id": 30 + i, "image_id": i, "category_id": 1, "bbox": [0, 0, 5, 5], "iscrowd": 0})
+        anns.append(
+            {
+                "id": 10 + i,
+                "image_id": i,
+                "category_id": 1 + i % 2,
+                "bbox": [10, 10, 40, 30],
+                "iscrowd": 0,
+            }
+        )
+        anns.append(
+            {"id": 30 + i, "image_id": i, "category_id": 1, "bbox": [0, 0, 5, 5], "iscrowd": 0}
+        )
     cats = [{"id": 1, "name": "traffic light"}, {"id": 2, "name": "cat"}]
-    (tmp_path / "ann.json").write_text(json.dumps({"images": images, "annotations": anns, "categories": cats}))
+    (tmp_path / "ann.json").write_text(
+        json.dumps({"images": images, "annotations": anns, "categories": cats})
+    )
     tool = _tool("make_crops")
     out = tmp_path / "crops"
-    assert tool.main([str(tmp_path / "ann.json"), str(out), "--val-fraction", "0.5", "--min-per-class", "1", "--min-size", "16"]) == 0
+    assert (
+        tool.main(
+            [
+                str(tmp_path / "ann.json"),
+                str(out),
+                "--val-fraction",
+                "0.5",
+                "--min-per-class",
+                "1",
+                "--min-size",
+                "16",
+            ]
+        )
+        == 0
+    )
     train = FolderClassification(str(out / "train"))
     val = FolderClassification(str(out / "val"))
     assert train.class_names == ["cat", "traffic_light"] and len(train) + len(val) == 8

@@ -13,9 +13,9 @@ from insloc.data.jigsaw import (
 )
 from insloc.data.pretext import cut_tiles
 from insloc.data.relative_loc import (
+    _GREEN_MAGENTA,
     NEIGHBOURS,
     RelativeLocDataset,
-    _GREEN_MAGENTA,
     chromatic_drop,
     chromatic_project,
 )
@@ -73,7 +73,9 @@ def test_eight_rotations_interpolate_and_keep_size():
         ArraySource(random_images(2, 24)), resize=0, crop_size=24, angles=range(0, 360, 45)
     )
     sample = ds[(0, 0)]
-    assert sample["images"].shape == (8, 3, 24, 24) and torch.equal(sample["labels"], torch.arange(8))
+    assert sample["images"].shape == (8, 3, 24, 24) and torch.equal(
+        sample["labels"], torch.arange(8)
+    )
     smooth = np.tile(np.linspace(0, 255, 24, dtype=np.float32)[None, :, None], (24, 1, 3))
     twice = rotate(rotate(smooth, 45), 45)
     assert np.abs(twice - rotate(smooth, 90))[6:18, 6:18].max() < 8  # close away from the corners
@@ -95,12 +97,18 @@ def test_jigsaw_permutations_distinct_with_min_hamming():
 def test_jigsaw_tiles_reassemble_the_image():
     image = random_images(1, 30)[0]
     tiles, origins = cut_tiles(image, 10, 0, np.random.default_rng(0))
-    grid = np.concatenate([np.concatenate(list(tiles[r * 3 : r * 3 + 3]), axis=1) for r in range(3)])
+    grid = np.concatenate(
+        [np.concatenate(list(tiles[r * 3 : r * 3 + 3]), axis=1) for r in range(3)]
+    )
     assert np.array_equal(grid, image)
 
     perms = jigsaw_permutations(10)
     ds = JigsawDataset(
-        ArraySource(random_images(4, 40)), resize=0, crop_size=30, tile_size=10, jitter=0,
+        ArraySource(random_images(4, 40)),
+        resize=0,
+        crop_size=30,
+        tile_size=10,
+        jitter=0,
         permutations=perms,
     )
     for index in range(4):
@@ -159,15 +167,27 @@ def test_exemplar_classes_hold_transformed_copies_of_their_seed():
     source = SyntheticSource(12, 64, seed=1)
     common = dict(resize=64, crop_size=64, num_classes=12, patch_size=16, seed_size=16, copies=4)
     identity = ExemplarDataset(
-        source, translate=0.0, scale=(1.0, 1.0), rotate=0.0, contrast_power=(1.0, 1.0), hue=0.0,
+        source,
+        translate=0.0,
+        scale=(1.0, 1.0),
+        rotate=0.0,
+        contrast_power=(1.0, 1.0),
+        hue=0.0,
         **common,
     )
     for index in (0, 5):
         copies = identity[(3, index)]["images"].permute(0, 2, 3, 1).numpy()
         assert all(np.array_equal(c, identity.seed_patch(index)) for c in copies)
 
-    ds = ExemplarDataset(source, translate=0.1, scale=(0.9, 1.1), rotate=10.0, hue=0.02,
-                         contrast_power=(0.8, 1.25), **common)
+    ds = ExemplarDataset(
+        source,
+        translate=0.1,
+        scale=(0.9, 1.1),
+        rotate=10.0,
+        hue=0.02,
+        contrast_power=(0.8, 1.25),
+        **common,
+    )
     seeds = np.stack([ds.seed_patch(i) for i in range(12)]).astype(np.float32)  # 12 x P x P x 3
     assert ds.seed_of(4)[1] == ds.seed_of(4)[1]  # fixed for the run
     hits = total = 0

@@ -17,8 +17,18 @@ QUICK = [
 @pytest.mark.parametrize("config", QUICK)
 def test_quick_pretext_configs_run_end_to_end(tool, tmp_path, config):
     out = tmp_path / "run"
-    tool("tools/pretrain_net.py", "--config-file", config, "SOLVER.MAX_ITER", "2",
-         "SOLVER.STEPS", "(1,)", "OUTPUT_DIR", str(out), check=True)
+    tool(
+        "tools/pretrain_net.py",
+        "--config-file",
+        config,
+        "SOLVER.MAX_ITER",
+        "2",
+        "SOLVER.STEPS",
+        "(1,)",
+        "OUTPUT_DIR",
+        str(out),
+        check=True,
+    )
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["iteration"] for r in records] == [1, 2]
     loss = "loss_triplet" if "triplet" in config else "loss_cls"

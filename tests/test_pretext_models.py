@@ -61,13 +61,33 @@ def test_reversible_blocks_invert():
 @pytest.mark.parametrize(
     "trunk,taps,channels",
     [
-        (lambda: build_resnet(50, 8), ["stem", "block1", "block2", "block3", "block4", "pre-logits"], 256),
-        (lambda: ResNetV2(50, 8), ["stem", "block1", "block2", "block3", "block4", "pre-logits"], 256),
-        (lambda: RevNet(50, 8), ["stem", "block1", "block2", "block3", "block4", "pre-logits"], 256),
-        (lambda: VGG19BN(4, 16), ["block1", "block2", "block3", "block4", "block5", "fc6", "pre-logits"], 16),
+        (
+            lambda: build_resnet(50, 8),
+            ["stem", "block1", "block2", "block3", "block4", "pre-logits"],
+            256,
+        ),
+        (
+            lambda: ResNetV2(50, 8),
+            ["stem", "block1", "block2", "block3", "block4", "pre-logits"],
+            256,
+        ),
+        (
+            lambda: RevNet(50, 8),
+            ["stem", "block1", "block2", "block3", "block4", "pre-logits"],
+            256,
+        ),
+        (
+            lambda: VGG19BN(4, 16),
+            ["block1", "block2", "block3", "block4", "block5", "fc6", "pre-logits"],
+            16,
+        ),
         (lambda: NIN(3, 12), ["block1", "block2", "block3", "pre-logits"], 12),
         (lambda: NIN(5, 12), ["block1", "block2", "block3", "block4", "block5", "pre-logits"], 12),
-        (lambda: ExemplarCNN("8c5-8c5-16c5-32f", 32), ["conv1", "conv2", "conv3", "pre-logits"], 32),
+        (
+            lambda: ExemplarCNN("8c5-8c5-16c5-32f", 32),
+            ["conv1", "conv2", "conv3", "pre-logits"],
+            32,
+        ),
     ],
 )
 def test_trunks_tap_every_block(trunk, taps, channels):
@@ -79,7 +99,9 @@ def test_trunks_tap_every_block(trunk, taps, channels):
     assert list(maps) == taps
     assert maps["pre-logits"].shape[:2] == (2, channels)
     assert torch.equal(net(x)[net.out_feature], maps["pre-logits"])
-    with pytest.raises(ValueError, match=r"unknown layer 'block9'.*valid layers are " + ", ".join(taps)):
+    with pytest.raises(
+        ValueError, match=r"unknown layer 'block9'.*valid layers are " + ", ".join(taps)
+    ):
         net.features(x, ["block9"])
 
 
@@ -91,7 +113,10 @@ def test_widening_and_minus_variants():
         torch.manual_seed(0)
         plain, minus = cls(50, 8).eval(), cls(50, 8, last_relu=False).eval()
         minus.load_state_dict(plain.state_dict())
-        a, b = plain.features(x, ["pre-logits"])["pre-logits"], minus.features(x, ["pre-logits"])["pre-logits"]
+        a, b = (
+            plain.features(x, ["pre-logits"])["pre-logits"],
+            minus.features(x, ["pre-logits"])["pre-logits"],
+        )
         assert a.min() >= 0 and b.min() < 0 and torch.allclose(a, b.clamp(min=0))
     torch.manual_seed(0)
     plain, minus = build_resnet(18, 8).eval(), build_resnet(18, 8, last_relu=False).eval()

@@ -61,11 +61,16 @@ class _Subset(LabelledImages):
 
 
 class ArrayClassification(LabelledImages):
-    """Images held in memory. Args: images: N x H x W x 3 uint8; labels: N; class_names; description."""
+    """Images held in memory.
+
+    Args: images: N x H x W x 3 uint8; labels: N; class_names; description.
+    """
 
     def __init__(self, images: np.ndarray, labels, class_names, description: str = "arrays"):
         if images.ndim != 4 or images.shape[3] != 3 or images.dtype != np.uint8:
-            raise ValueError(f"{description}: expected N x H x W x 3 uint8 images, got {images.shape}")
+            raise ValueError(
+                f"{description}: expected N x H x W x 3 uint8 images, got {images.shape}"
+            )
         self.images = images
         self.labels = np.asarray(labels, np.int64)
         self.class_names = list(class_names)
@@ -179,7 +184,10 @@ def load_cifar10(root: str, split: str = "train") -> ArrayClassification:
     meta = os.path.join(root, "batches.meta")
     classes = [str(i) for i in range(10)]
     if os.path.isfile(meta):
-        classes = [n.decode() if isinstance(n, bytes) else n for n in _key(restricted_pickle_load(meta), "label_names")]
+        classes = [
+            n.decode() if isinstance(n, bytes) else n
+            for n in _key(restricted_pickle_load(meta), "label_names")
+        ]
     return ArrayClassification(
         np.ascontiguousarray(np.concatenate(images)), labels, classes, f"CIFAR-10 {split} ({root})"
     )
@@ -203,7 +211,9 @@ def load_stl10(root: str, split: str = "train") -> ArrayClassification:
     x = np.fromfile(x_path, dtype=np.uint8)
     y = np.fromfile(y_path, dtype=np.uint8).astype(np.int64) - 1
     if x.size != len(y) * 3 * 96 * 96 or (len(y) and not 0 <= y.min() <= y.max() <= 9):
-        raise ValueError(f"{x_path}: expected {len(y)} images of 3 x 96 x 96 bytes and labels 1..10")
+        raise ValueError(
+            f"{x_path}: expected {len(y)} images of 3 x 96 x 96 bytes and labels 1..10"
+        )
     # stored per image as 3 planes of 96 x 96 in column-major order
     images = x.reshape(-1, 3, 96, 96).transpose(0, 3, 2, 1)  # N x H x W x 3
     names_file = os.path.join(root, "class_names.txt")

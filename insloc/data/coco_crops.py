@@ -62,7 +62,11 @@ def make_crops(
         split = "val" if image_id in val_ids else "train"
         for ann in anns:
             plan[split][names[ann[1]]].append((image_id, ann))
-    keep = {c for c in plan["train"] if len(plan["train"][c]) >= min_per_class and len(plan["val"].get(c, [])) >= min_per_class}
+    keep = {
+        c
+        for c in plan["train"]
+        if len(plan["train"][c]) >= min_per_class and len(plan["val"].get(c, [])) >= min_per_class
+    }
     counts = {"train": {}, "val": {}, "skipped_images": 0}
     by_image = defaultdict(list)
     for split in ("train", "val"):
@@ -79,10 +83,16 @@ def make_crops(
         ih, iw = image.shape[:2]
         for split, cls, (ann_id, _, x, y, w, h) in items:
             x0, y0 = max(0, int(x - context * w)), max(0, int(y - context * h))
-            x1, y1 = min(iw, int(np.ceil(x + w + context * w))), min(ih, int(np.ceil(y + h + context * h)))
+            x1, y1 = min(iw, int(np.ceil(x + w + context * w))), min(
+                ih, int(np.ceil(y + h + context * h))
+            )
             folder = os.path.join(out_dir, split, cls)
             os.makedirs(folder, exist_ok=True)
             crop = cv2.cvtColor(np.ascontiguousarray(image[y0:y1, x0:x1]), cv2.COLOR_RGB2BGR)
-            cv2.imwrite(os.path.join(folder, f"{image_id}_{ann_id}.jpg"), crop, [cv2.IMWRITE_JPEG_QUALITY, 95])
+            cv2.imwrite(
+                os.path.join(folder, f"{image_id}_{ann_id}.jpg"),
+                crop,
+                [cv2.IMWRITE_JPEG_QUALITY, 95],
+            )
             counts[split][cls] = counts[split].get(cls, 0) + 1
     return counts

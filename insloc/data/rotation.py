@@ -25,7 +25,9 @@ def rotate(image: np.ndarray, angle: float) -> np.ndarray:
         return np.ascontiguousarray(np.rot90(image, k=int(angle // 90) % 4))
     h, w = image.shape[:2]
     matrix = cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), angle, 1.0)
-    return cv2.warpAffine(image, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+    return cv2.warpAffine(
+        image, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101
+    )
 
 
 class RotationDataset(PretextDataset):

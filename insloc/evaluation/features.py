@@ -87,7 +87,10 @@ def load_trunk(path: str) -> Trunk:
             _load_with_shapes(module, state, path, what)
             return Trunk(module, mean, std, f"{arch} {cfg.MODEL.BACKBONE.NAME} ({path})")
         tv = convert_to_torchvision(ckpt["model"], detect_arch(ckpt["model"]))
-        state = {k[len("backbone.body.") :] if k.startswith("backbone.body.") else k: v for k, v in tv.items()}
+        state = {
+            k[len("backbone.body.") :] if k.startswith("backbone.body.") else k: v
+            for k, v in tv.items()
+        }
         state = {k: v for k, v in state.items() if not k.startswith(("backbone.", "roi_heads."))}
         r = cfg.MODEL.RESNETS
         module = build_resnet(r.DEPTH, r.WIDTH, r.NORM)
@@ -97,7 +100,8 @@ def load_trunk(path: str) -> Trunk:
         ckpt = ckpt["state_dict"]
     if not isinstance(ckpt, dict) or "conv1.weight" not in ckpt:
         raise ValueError(
-            f"checkpoint {path} is neither an insloc pretraining checkpoint nor a torchvision ResNet "
+            f"checkpoint {path} is neither an insloc pretraining checkpoint nor a torchvision "
+            "ResNet "
             "state dict (no 'model'/'config', no conv1.weight)"
         )
     state = {k: v for k, v in ckpt.items() if not k.startswith("fc.")}
@@ -189,8 +193,13 @@ def extract_features(
     std = torch.tensor(trunk.pixel_std, device=device).view(1, 3, 1, 1)
     out = {name: [] for name in layers}
     for start in range(0, len(dataset), batch_size):
-        images = [preprocess_image(dataset.load(i), resize_to, crop) for i in range(start, min(len(dataset), start + batch_size))]
-        x = torch.from_numpy(np.stack(images)).to(device).permute(0, 3, 1, 2).float()  # B x 3 x H x W
+        images = [
+            preprocess_image(dataset.load(i), resize_to, crop)
+            for i in range(start, min(len(dataset), start + batch_size))
+        ]
+        x = (
+            torch.from_numpy(np.stack(images)).to(device).permute(0, 3, 1, 2).float()
+        )  # B x 3 x H x W
         x = (x - mean) / std
         maps = module.features(x, layers)  # name: B x C x h x w
         for name, m in maps.items():

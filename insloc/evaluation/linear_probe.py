@@ -16,12 +16,12 @@ from torch import nn
 __all__ = ["PROBES", "fit_probe", "held_out_split"]
 
 PROBES = ("logreg", "sgd", "mlp")
-# Inverse regularisation strengths C swept by the logistic regression (sklearn's C = 1 / (N lambda)).
+# Inverse regularisation strengths C swept by the logistic regression (C = 1 / (N lambda)).
 DEFAULT_CS = (0.001, 0.01, 0.1, 1.0, 10.0)
 
 
 def held_out_split(labels: np.ndarray, fraction: float, seed: int = 0):
-    """Stratified (train indices, held-out indices); every class keeps at least one train example."""
+    """Stratified (train indices, held-out indices); every class keeps a training example."""
     rng = np.random.default_rng(seed)
     train, held = [], []
     for c in np.unique(labels):
@@ -57,7 +57,9 @@ def _logreg_torch(x, y, c: float, seed: int, num_classes: int):
     linear = nn.Linear(x.shape[1], num_classes)
     nn.init.zeros_(linear.weight)
     nn.init.zeros_(linear.bias)
-    opt = torch.optim.LBFGS(linear.parameters(), lr=1.0, max_iter=100, line_search_fn="strong_wolfe")
+    opt = torch.optim.LBFGS(
+        linear.parameters(), lr=1.0, max_iter=100, line_search_fn="strong_wolfe"
+    )
     decay = 1.0 / (2.0 * c * len(x))
 
     def closure():
@@ -168,7 +170,9 @@ def fit_probe(
             head = nn.Linear(train_x.shape[1], num_classes)
         else:
             head = mlp_probe(train_x.shape[1], num_classes)
-        predict = _train_head(head, train_x, train_y, epochs=epochs, lr=lr, weight_decay=weight_decay, seed=seed)
+        predict = _train_head(
+            head, train_x, train_y, epochs=epochs, lr=lr, weight_decay=weight_decay, seed=seed
+        )
         extra = {}
     return {
         "accuracy": _accuracy(predict(test_x), test_y),
@@ -208,6 +212,8 @@ def evaluate_layers(
     test = extract_features(trunk, test_set, layers, **opts)
     out = {}
     for layer in layers:
-        result = fit_probe(train[layer], train_set.labels, test[layer], test_set.labels, **probe_kwargs)
+        result = fit_probe(
+            train[layer], train_set.labels, test[layer], test_set.labels, **probe_kwargs
+        )
         out[layer] = {**result, "dim": int(train[layer].shape[1])}
     return out

@@ -38,7 +38,7 @@ def save_json(results: dict, path: str, meta: dict = None) -> None:
 
 
 def plot_accuracy_by_layer(results: dict, path: str, title: str = "") -> None:
-    """Accuracy (%) against layer, one line per checkpoint, saved as a PNG (``path`` must not exist)."""
+    """Accuracy (%) by layer, one line per checkpoint, saved as a PNG (``path`` must not exist)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -49,7 +49,12 @@ def plot_accuracy_by_layer(results: dict, path: str, title: str = "") -> None:
     fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=100)
     for name, per_layer in results.items():
         layers = list(per_layer)
-        ax.plot(range(len(layers)), [100 * per_layer[layer]["accuracy"] for layer in layers], marker="o", label=name)
+        ax.plot(
+            range(len(layers)),
+            [100 * per_layer[layer]["accuracy"] for layer in layers],
+            marker="o",
+            label=name,
+        )
         ax.set_xticks(range(len(layers)), layers, rotation=30)
     ax.set_ylabel("test accuracy (%)")
     ax.set_xlabel("layer")

@@ -1,4 +1,5 @@
-"""Pretraining networks: backbones, RoI pooling, heads and the pretext methods (MoCo, InsLoc, RotNet, Jigsaw, RelativeLoc, Exemplar)."""
+"""Pretraining networks: backbones, RoI pooling, heads and the pretext methods (MoCo, InsLoc,
+RotNet, Jigsaw, RelativeLoc, Exemplar)."""
 
 from .backbone import BACKBONE_REGISTRY, build_backbone
 from .build import META_ARCH_REGISTRY, build_model

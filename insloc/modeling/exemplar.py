@@ -87,5 +87,7 @@ class Exemplar(PretextModel):
         labels = batch["labels"].flatten()  # N K
         if self.loss == "softmax":
             return classification_outputs(x, labels)
-        loss, satisfied = batch_hard_triplet_loss(F.normalize(x.float(), dim=1), labels, self.margin)
+        loss, satisfied = batch_hard_triplet_loss(
+            F.normalize(x.float(), dim=1), labels, self.margin
+        )
         return {"loss_triplet": loss, "satisfied": satisfied}

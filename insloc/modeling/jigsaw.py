@@ -21,7 +21,9 @@ class Jigsaw(PretextModel):
     backbone, pixel_mean, pixel_std, channels_last: see :class:`PretextModel`.
     """
 
-    def __init__(self, *, num_permutations: int = 100, tile_dim: int = 512, hidden_dim: int = 4096, **kwargs):
+    def __init__(
+        self, *, num_permutations: int = 100, tile_dim: int = 512, hidden_dim: int = 4096, **kwargs
+    ):
         super().__init__(**kwargs)
         self.head = TileHead(self.backbone.out_channels, 9, tile_dim, hidden_dim, num_permutations)
 

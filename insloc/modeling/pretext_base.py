@@ -73,7 +73,9 @@ class TileHead(nn.Module):
         num_classes: permutations or positions.
     """
 
-    def __init__(self, in_dim: int, num_tiles: int, tile_dim: int, hidden_dim: int, num_classes: int):
+    def __init__(
+        self, in_dim: int, num_tiles: int, tile_dim: int, hidden_dim: int, num_classes: int
+    ):
         super().__init__()
         self.num_tiles = num_tiles
         self.tile_fc = nn.Sequential(nn.Linear(in_dim, tile_dim), nn.ReLU(inplace=True))

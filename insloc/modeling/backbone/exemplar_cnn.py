@@ -60,7 +60,7 @@ class ExemplarCNN(TappedTrunk):
         return stages + [(PRE_LOGITS, self.fc)]
 
     def forward(self, x: torch.Tensor):
-        """Args: x: N x 3 x H x W with H, W >= patch_size. Returns: {"pre-logits": N x D x h x w}."""
+        """Args: x: N x 3 x H x W, H and W >= patch_size. Returns: {"pre-logits": N x D x h x w}."""
         if min(x.shape[-2:]) < self.patch_size:
             raise ValueError(
                 f"Exemplar-CNN input {tuple(x.shape[-2:])} is smaller than its patch size "

@@ -159,7 +159,9 @@ class ResNet(TappedTrunk):
 
     def named_stages(self):
         stages = [("stem", lambda x: self.maxpool(self.relu(self.bn1(self.conv1(x)))))]
-        stages += [(f"block{i + 1}", getattr(self, f"layer{i + 1}")) for i in range(self.num_stages)]
+        stages += [
+            (f"block{i + 1}", getattr(self, f"layer{i + 1}")) for i in range(self.num_stages)
+        ]
         if self.num_stages == 4:
             stages.append((PRE_LOGITS, nn.Identity()))
         return stages

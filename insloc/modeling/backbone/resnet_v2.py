@@ -57,9 +57,7 @@ class ResNetV2(TappedTrunk):
     Taps: "stem", "block1".."block4", "pre-logits" (after the final BN and ReLU).
     """
 
-    def __init__(
-        self, depth: int = 50, width: int = 64, norm: str = "BN", last_relu: bool = True
-    ):
+    def __init__(self, depth: int = 50, width: int = 64, norm: str = "BN", last_relu: bool = True):
         super().__init__()
         _, num_blocks = _block_spec(depth)
         if depth != 50:

@@ -43,7 +43,9 @@ class ReversibleBlock(nn.Module):
     def __init__(self, channels: int, planes: int, norm: str = "BN"):
         super().__init__()
         if channels % 2 or planes % 2:
-            raise ValueError(f"a reversible block needs even channels and planes, got {channels}, {planes}")
+            raise ValueError(
+                f"a reversible block needs even channels and planes, got {channels}, {planes}"
+            )
         self.f = _residual_fn(channels // 2, planes // 2, norm)
         self.g = _residual_fn(channels // 2, planes // 2, norm)
 

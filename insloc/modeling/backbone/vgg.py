@@ -42,5 +42,5 @@ class VGG19BN(TappedTrunk):
         return stages + [("fc6", self.fc6), (PRE_LOGITS, self.fc7)]
 
     def forward(self, x: torch.Tensor):
-        """Args: x: N x 3 x H x W (H, W >= 32). Returns: {"pre-logits": N x fc_dim x H/32 x W/32}."""
+        """Args: x: N x 3 x H x W, H and W >= 32. Returns: {"pre-logits": N x fc_dim x h x w}."""
         return super().forward(x)
