@@ -10,7 +10,7 @@ QUICK = [
     "configs/quick/jigsaw_R18_tiny.yaml",
     "configs/quick/relative_loc_VGG_tiny.yaml",
     "configs/quick/exemplar_tiny.yaml",
-    "configs/quick/exemplar_triplet_RevNet_tiny.yaml",
+    "configs/quick/exemplar_triplet_tiny.yaml",
 ]
 
 
