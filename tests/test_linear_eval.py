@@ -202,6 +202,22 @@ def test_trunks_load_from_every_kind_of_checkpoint(tmp_path):
         load_trunk(str(tmp_path / "other.pth"))
 
 
+@pytest.mark.parametrize(
+    "config", ["configs/quick/moco_v2_tiny.yaml", "configs/quick/insloc_tiny_FPN.yaml"]
+)
+def test_moco_and_insloc_checkpoints_give_their_query_trunk(tmp_path, config):
+    model = _save_pretext_checkpoint(tmp_path / "m.pth", config)
+    trunk = load_trunk(str(tmp_path / "m.pth"))
+    backbone = model.encoder_q.backbone
+    backbone = getattr(backbone, "body", backbone)  # R-FPN: the ResNet is its body
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        expected = backbone.eval()(x)
+        expected = expected["p5"] if "p5" in expected else expected["res5"]
+        got = trunk.module.features(x, ["block4"])["block4"]
+    assert torch.allclose(got, expected, atol=1e-5)
+
+
 def _tool(name):
     path = os.path.join(ROOT, "tools", f"{name}.py")
     spec = importlib.util.spec_from_file_location(name, path)
