@@ -1,0 +1,72 @@
+"""Evaluation results for people and for scripts: a log table per task and ``results.json``.
+
+Results are ``{dataset: {task: {metric: value}}}``; per-class entries are ``AP-<class>`` (and
+``AP50-<class>`` for VOC), the others are the summary metrics (AP, AP50, AP75, ...).
+"""
+
+import json
+import logging
+import math
+import os
+
+from insloc.engine.checkpoint import atomic_write_text
+
+logger = logging.getLogger("insloc.evaluation")
+
+PER_CLASS_PREFIXES = ("AP-", "AP50-")
+
+
+def format_results_table(dataset_name: str, task: str, metrics: dict, columns: int = 3) -> str:
+    """Plain text: the summary metrics on one row, then per-class AP (and AP50) in columns."""
+    summary = {k: v for k, v in metrics.items() if not k.startswith(PER_CLASS_PREFIXES)}
+    lines = [f"{dataset_name} {task}:"]
+    lines.append(" | ".join(f"{k:>6}" for k in summary))
+    lines.append(" | ".join(f"{_fmt(v):>6}" for v in summary.values()))
+    names = [k[len("AP-") :] for k in metrics if k.startswith("AP-")]
+    if names:
+        has_ap50 = any(k.startswith("AP50-") for k in metrics)
+        width = max(len("category"), *(len(n) for n in names))
+        cell_header = f"{'category':<{width}} {'AP':>6}" + (f" {'AP50':>6}" if has_ap50 else "")
+        cells = [
+            f"{n:<{width}} {_fmt(metrics[f'AP-{n}']):>6}"
+            + (f" {_fmt(metrics.get(f'AP50-{n}')):>6}" if has_ap50 else "")
+            for n in names
+        ]
+        ncols = min(columns, len(cells))
+        lines.append(" | ".join([cell_header] * ncols))
+        for start in range(0, len(cells), ncols):
+            lines.append(" | ".join(cells[start : start + ncols]))
+        lines.append(f"mean over {len(names)} classes: AP {_fmt(summary.get('AP'))}")
+    # detectron2's "copypaste" line: the summary in one comma-separated row for spreadsheets
+    lines.append(f"copypaste: {','.join(summary)}")
+    lines.append(f"copypaste: {','.join(_fmt(v) for v in summary.values())}")
+    return "\n".join(lines)
+
+
+def print_results_table(results_by_dataset: dict) -> None:
+    """Log :func:`format_results_table` for every dataset and task."""
+    for dataset_name, by_task in results_by_dataset.items():
+        for task, metrics in by_task.items():
+            logger.info("Evaluation results\n%s", format_results_table(dataset_name, task, metrics))
+
+
+def save_results_json(results_by_dataset: dict, path: str) -> None:
+    """Write ``{dataset: {task: {metric: value}}}`` to ``path`` atomically (NaN as null)."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    clean = {
+        dataset: {
+            task: {
+                k: (None if v is None or math.isnan(v) else float(v)) for k, v in metrics.items()
+            }
+            for task, metrics in by_task.items()
+        }
+        for dataset, by_task in results_by_dataset.items()
+    }
+    atomic_write_text(json.dumps(clean, indent=2) + "\n", path)
+    logger.info("Saved evaluation results to %s", path)
+
+
+def _fmt(value) -> str:
+    if value is None or math.isnan(value):
+        return "nan"
+    return f"{value:.3f}"
