@@ -4,9 +4,9 @@ For each class and each IoU threshold in 0.50, 0.55, ..., 0.95, the class's dete
 whole test set are ranked by score and matched greedily: a detection's match is the ground-truth
 box of its image and class with the highest IoU; above the threshold it is a true positive if that
 box is free, a false positive if an earlier detection took it (duplicates), and ignored when that
-box is *difficult*; at or below the threshold it is a false positive. Difficult boxes are not counted among
-the positives. AP is the VOC07 11-point interpolated precision when the dataset's year is 2007, else
-the area under the precision envelope (VOC2010+).
+box is *difficult*; at or below the threshold it is a false positive. Difficult boxes are not
+counted among the positives. AP is the VOC07 11-point interpolated precision when the dataset's year
+is 2007, else the area under the precision envelope (VOC2010+).
 
 Pixel conventions, as detectron2 (which inherits them from the original ``voc_eval``): the XML boxes
 are 1-based inclusive pixel indices, widths are ``x2 - x1 + 1``; the loader stores ``xmin - 1`` and
@@ -151,7 +151,8 @@ def voc_eval_class(detections: dict, gt: dict, iou_threshold: float, use_07_metr
     fp[~above] = 1.0
     candidates = np.nonzero(above)[0]  # rank order
     matched = jmax[candidates]  # index into the class's gt boxes
-    candidates, matched = candidates[~gt["difficult"][matched]], matched[~gt["difficult"][matched]]
+    keep = ~gt["difficult"][matched]  # a match on a difficult box is neither TP nor FP
+    candidates, matched = candidates[keep], matched[keep]
     # The first (highest ranked) detection to reach a box takes it; later ones are duplicates.
     _, first = np.unique(matched, return_index=True)
     tp[candidates[first]] = 1.0
