@@ -137,7 +137,15 @@ def test_difficult_objects_are_neither_counted_nor_penalised():
     rec = record("a", [(10, 10, 40, 40), (60, 60, 90, 90)], difficult=[0, 1])
     easy, hard = rec["annotations"][0]["bbox"], rec["annotations"][1]["bbox"]
     # a detection on the difficult box, ranked first, is not a false positive
-    assert evaluate([rec], {"a": [(hard, 0.95, 0), (easy, 0.9, 0)]})["AP-cat"] == pytest.approx(100.0)
+    assert evaluate([rec], {"a": [(hard, 0.95, 0), (easy, 0.9, 0)]})["AP-cat"] == pytest.approx(
+        100.0
+    )
+    # nor a true positive: 2 easy boxes + 1 difficult; ranked: difficult, hit, miss. Ignored, the
+    # curve is recall .5 at precision 1 (AP 6/11); a TP would give 100, an FP 3/11, counting the
+    # difficult box among the positives 4/11.
+    two = record("a", [(10, 10, 40, 40), (45, 5, 55, 15), (60, 60, 90, 90)], difficult=[0, 0, 1])
+    dets = [(hard, 0.95, 0), (easy, 0.9, 0), ([0.0, 70.0, 9.0, 99.0], 0.85, 0)]
+    assert evaluate([two], {"a": dets})["AP-cat"] == pytest.approx(100 * 6 / 11)
     # missing the difficult box does not lower recall
     assert evaluate([rec], {"a": [(easy, 0.9, 0)]})["AP-cat"] == pytest.approx(100.0)
     # the same detections with the box not difficult: now it is missed and lowers AP

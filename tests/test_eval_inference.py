@@ -1,0 +1,135 @@
+"""inference_on_dataset, the gather it relies on, the results table/json and build_evaluator."""
+
+import json
+import math
+import os
+
+import pytest
+import torch
+from torch import nn
+
+from insloc.config import get_cfg
+from insloc.evaluation import (
+    COCOEvaluator,
+    PascalVOCDetectionEvaluator,
+    build_evaluator,
+    format_results_table,
+    inference_on_dataset,
+    save_results_json,
+)
+from insloc.utils import comm
+
+from .conftest import run_tool
+
+
+class FixedDetector(nn.Module):
+    """Returns, for each image, its ground-truth boxes of ``records`` as detections."""
+
+    def __init__(self, records):
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(()))
+        self.boxes = {r["image_id"]: [a["bbox"] for a in r["annotations"]] for r in records}
+        self.calls = []
+
+    def forward(self, samples):
+        self.calls.append((self.training, torch.is_grad_enabled(), samples[0]["image"].device))
+        outputs = []
+        for s in samples:
+            boxes = torch.tensor(self.boxes[s["image_id"]], dtype=torch.float32).reshape(-1, 4)
+            outputs.append(
+                {
+                    "boxes": boxes * self.scale,
+                    "scores": torch.full((len(boxes),), 0.9),
+                    "classes": torch.zeros(len(boxes), dtype=torch.int64),
+                }
+            )
+        return outputs
+
+
+def voc_records(n=4):
+    return [
+        {
+            "file_name": f"{i}.jpg",
+            "image_id": f"im{i}",
+            "height": 50,
+            "width": 60,
+            "annotations": [
+                {"bbox": [2.0 + i, 3.0, 30.0 + i, 40.0], "category_id": 0, "difficult": 0}
+            ],
+        }
+        for i in range(n)
+    ]
+
+
+def test_inference_on_dataset_runs_in_eval_mode_and_restores_training_mode(tmp_path):
+    records = voc_records()
+    model = FixedDetector(records).train()
+    loader = [
+        [{"image": torch.zeros(3, 8, 8, dtype=torch.uint8), **r} for r in records[i : i + 2]]
+        for i in (0, 2)
+    ]
+    meta = {"thing_classes": ["thing"], "year": 2007, "evaluator": "voc"}
+    evaluator = PascalVOCDetectionEvaluator("voc", records, meta, output_dir=str(tmp_path))
+    result = inference_on_dataset(model, loader, evaluator, "cpu")
+    assert result["bbox"]["AP"] == pytest.approx(100.0)
+    assert model.training
+    assert model.calls == [(False, False, torch.device("cpu"))] * 2
+    assert os.path.isfile(tmp_path / "coco_instances_results.json")
+    # a second evaluation starts afresh (reset), and the mode is restored after an error too
+    assert inference_on_dataset(model, loader[:1], evaluator, "cpu")["bbox"]["AP"] < 100.0
+    model.eval()
+    with pytest.raises(KeyError):
+        inference_on_dataset(
+            model, [[{"image": torch.zeros(1), "image_id": "??"}]], evaluator, "cpu"
+        )
+    assert not model.training
+
+
+def test_all_gather_object_in_one_process():
+    obj = {"a": [1, 2], "b": "x"}
+    assert comm.all_gather_object(obj) == [obj]
+
+
+def test_gather_across_two_processes(tmp_path):
+    """Each rank sees half the images; only the gathered set gives AP 100 on rank 0."""
+    worker = os.path.join(os.path.dirname(__file__), "dist_eval_worker.py")
+    proc = run_tool(
+        "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29531",
+        worker, str(tmp_path), timeout=120,
+        env={"PYTHONPATH": os.path.dirname(os.path.dirname(worker))},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rank0 = json.loads((tmp_path / "rank0.json").read_text())
+    rank1 = json.loads((tmp_path / "rank1.json").read_text())
+    assert rank0["bbox"]["AP"] == pytest.approx(100.0) and rank1 == {}
+    assert len(json.loads((tmp_path / "coco_instances_results.json").read_text())) == 4
+
+
+def test_results_table_and_json(tmp_path):
+    results = {
+        "voc_2007_test": {"bbox": {"AP": 50.0, "AP50": 80.0, "AP75": 40.0, "AP-cat": 60.0,
+                                   "AP50-cat": 90.0, "AP-dog": 40.0, "AP50-dog": 70.0}},
+        "coco": {"bbox": {"AP": 1.0, "APl": float("nan"), "AP-a": float("nan")}},
+    }  # fmt: skip
+    table = format_results_table("voc_2007_test", "bbox", results["voc_2007_test"]["bbox"])
+    assert "cat" in table and "90.000" in table and "copypaste: AP,AP50,AP75" in table
+    path = tmp_path / "out" / "results.json"
+    save_results_json(results, str(path))
+    loaded = json.loads(path.read_text())  # strict json: NaN written as null
+    assert loaded["voc_2007_test"]["bbox"]["AP50-dog"] == 70.0
+    assert loaded["coco"]["bbox"]["APl"] is None
+    assert not math.isnan(loaded["coco"]["bbox"]["AP"])
+
+
+def test_build_evaluator_chooses_by_metadata(tmp_path):
+    cfg = get_cfg()
+    cfg.OUTPUT_DIR = str(tmp_path)
+    records = voc_records(1)
+    voc = build_evaluator(cfg, "v", {"thing_classes": ["a"], "year": 2012, "evaluator": "voc"},
+                          records=records)  # fmt: skip
+    assert isinstance(voc, PascalVOCDetectionEvaluator) and not voc.use_07_metric
+    assert voc.output_dir == os.path.join(str(tmp_path), "inference", "v")
+    coco = build_evaluator(cfg, "c", {"thing_classes": ["a"], "evaluator": "coco"}, "d", records)
+    assert isinstance(coco, COCOEvaluator) and coco.output_dir == "d"
+    with pytest.raises(ValueError, match="evaluator"):
+        build_evaluator(cfg, "x", {"thing_classes": ["a"], "evaluator": "lvis"}, records=records)
