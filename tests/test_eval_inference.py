@@ -3,12 +3,15 @@
 import json
 import math
 import os
+import socket
 
 import pytest
 import torch
+import torch.multiprocessing as mp
 from torch import nn
 
 from insloc.config import get_cfg
+from insloc.engine.launch import launch
 from insloc.evaluation import (
     COCOEvaluator,
     PascalVOCDetectionEvaluator,
@@ -18,8 +21,6 @@ from insloc.evaluation import (
     save_results_json,
 )
 from insloc.utils import comm
-
-from .conftest import run_tool
 
 
 class FixedDetector(nn.Module):
@@ -75,13 +76,14 @@ def test_inference_on_dataset_runs_in_eval_mode_and_restores_training_mode(tmp_p
     assert model.training
     assert model.calls == [(False, False, torch.device("cpu"))] * 2
     assert os.path.isfile(tmp_path / "coco_instances_results.json")
-    # a second evaluation starts afresh (reset), and the mode is restored after an error too
+    # a second evaluation starts afresh (reset): half the images, half the recall
     assert inference_on_dataset(model, loader[:1], evaluator, "cpu")["bbox"]["AP"] < 100.0
-    model.eval()
+    # the mode is restored after an error too, and an eval-mode model stays in eval mode
     with pytest.raises(KeyError):
-        inference_on_dataset(
-            model, [[{"image": torch.zeros(1), "image_id": "??"}]], evaluator, "cpu"
-        )
+        bad = [[{"image": torch.zeros(1), "image_id": "??"}]]
+        inference_on_dataset(model, bad, evaluator, "cpu")
+    assert model.training
+    inference_on_dataset(model.eval(), loader, evaluator, "cpu")
     assert not model.training
 
 
@@ -90,15 +92,33 @@ def test_all_gather_object_in_one_process():
     assert comm.all_gather_object(obj) == [obj]
 
 
-def test_gather_across_two_processes(tmp_path):
-    """Each rank sees half the images; only the gathered set gives AP 100 on rank 0."""
-    worker = os.path.join(os.path.dirname(__file__), "dist_eval_worker.py")
-    proc = run_tool(
-        "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29531",
-        worker, str(tmp_path), timeout=120,
-        env={"PYTHONPATH": os.path.dirname(os.path.dirname(worker))},
+def _evaluate_half(rank, port, out_dir):
+    """One of 2 forked processes: run the ground-truth detector on this rank's 2 of 4 images."""
+    os.environ.update(
+        RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
     )  # fmt: skip
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    torch.set_num_threads(1)  # no OpenMP pool in a forked child
+    launch(_evaluate_shard, out_dir, device="cpu")
+
+
+def _evaluate_shard(out_dir):
+    records, rank = voc_records(), comm.get_rank()
+    shard = [[{"image": torch.zeros(3, 4, 4), **r}] for r in records[2 * rank : 2 * rank + 2]]
+    meta = {"thing_classes": ["thing"], "year": 2007, "evaluator": "voc"}
+    evaluator = PascalVOCDetectionEvaluator("voc", records, meta, output_dir=out_dir)
+    result = inference_on_dataset(FixedDetector(records), shard, evaluator, "cpu")
+    with open(os.path.join(out_dir, f"rank{rank}.json"), "w") as f:
+        json.dump(result, f)
+
+
+def test_gather_across_two_processes(tmp_path):
+    """Each rank sees half the images; only the gathered set gives AP 100, on rank 0 alone."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    # fork: the children reuse this process's imports (spawn would re-import torch twice)
+    mp.start_processes(_evaluate_half, (port, str(tmp_path)), nprocs=2, start_method="fork")
     rank0 = json.loads((tmp_path / "rank0.json").read_text())
     rank1 = json.loads((tmp_path / "rank1.json").read_text())
     assert rank0["bbox"]["AP"] == pytest.approx(100.0) and rank1 == {}
