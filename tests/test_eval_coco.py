@@ -125,6 +125,16 @@ def test_results_json_is_valid_coco_results(tmp_path):
         "segmentation"]).sum()  # fmt: skip
 
 
+def test_numpy_image_ids_are_written_as_ints(tmp_path):
+    records = tiny_records()
+    for rec in records:
+        rec["image_id"] = np.int64(rec["image_id"])
+    evaluator = COCOEvaluator("tiny", META, records=records, output_dir=str(tmp_path))
+    assert run(evaluator, records, perfect_outputs(records))["bbox"]["AP"] == pytest.approx(100.0)
+    results = json.loads((tmp_path / "coco_instances_results.json").read_text())
+    assert sorted({r["image_id"] for r in results}) == [1, 2, 3]
+
+
 def test_json_file_with_non_contiguous_category_ids(tmp_path):
     """Dataset ids 3 and 7 are contiguous 0 and 1; predicting 0 for a box of id 3 is correct."""
     coco_json = {

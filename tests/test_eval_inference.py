@@ -92,8 +92,8 @@ def test_all_gather_object_in_one_process():
     assert comm.all_gather_object(obj) == [obj]
 
 
-def _evaluate_half(rank, port, out_dir):
-    """One of 2 forked processes: run the ground-truth detector on this rank's 2 of 4 images."""
+def _evaluate_part(rank, port, out_dir):
+    """One of 2 forked processes: run the ground-truth detector on this rank's share of 4 images."""
     os.environ.update(
         RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1",
         MASTER_PORT=str(port),
@@ -104,7 +104,8 @@ def _evaluate_half(rank, port, out_dir):
 
 def _evaluate_shard(out_dir):
     records, rank = voc_records(), comm.get_rank()
-    shard = [[{"image": torch.zeros(3, 4, 4), **r}] for r in records[2 * rank : 2 * rank + 2]]
+    part = records[:3] if rank == 0 else records[3:]  # shards of unequal length
+    shard = [[{"image": torch.zeros(3, 4, 4), **r}] for r in part]
     meta = {"thing_classes": ["thing"], "year": 2007, "evaluator": "voc"}
     evaluator = PascalVOCDetectionEvaluator("voc", records, meta, output_dir=out_dir)
     result = inference_on_dataset(FixedDetector(records), shard, evaluator, "cpu")
@@ -113,12 +114,12 @@ def _evaluate_shard(out_dir):
 
 
 def test_gather_across_two_processes(tmp_path):
-    """Each rank sees half the images; only the gathered set gives AP 100, on rank 0 alone."""
+    """Each rank sees part of the images; only the gathered set gives AP 100, on rank 0 alone."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     # fork: the children reuse this process's imports (spawn would re-import torch twice)
-    mp.start_processes(_evaluate_half, (port, str(tmp_path)), nprocs=2, start_method="fork")
+    mp.start_processes(_evaluate_part, (port, str(tmp_path)), nprocs=2, start_method="fork")
     rank0 = json.loads((tmp_path / "rank0.json").read_text())
     rank1 = json.loads((tmp_path / "rank1.json").read_text())
     assert rank0["bbox"]["AP"] == pytest.approx(100.0) and rank1 == {}

@@ -38,6 +38,11 @@ def dataset_category_ids(metadata: dict) -> list:
     return [inverse[c] for c in range(num_classes)]
 
 
+def plain_image_id(image_id):
+    """A numpy integer id as a Python int (json cannot write numpy scalars); others unchanged."""
+    return image_id.item() if isinstance(image_id, np.generic) else image_id
+
+
 def encode_mask(mask: np.ndarray) -> dict:
     """COCO RLE of one H x W binary mask, ``counts`` as str so it goes to json as it is."""
     rle = mask_util.encode(np.asfortranarray(mask.astype(np.uint8)))
@@ -49,7 +54,7 @@ def prediction_from_output(sample: dict, output: dict) -> dict:
     """The compact prediction of one image from a test sample and the model's output for it."""
     boxes = output["boxes"].detach().cpu().numpy().astype(np.float32).reshape(-1, 4)
     prediction = {
-        "image_id": sample["image_id"],
+        "image_id": plain_image_id(sample["image_id"]),
         "height": int(sample["height"]),
         "width": int(sample["width"]),
         "boxes": boxes,  # N x 4 XYXY, original pixels
@@ -122,7 +127,7 @@ def records_to_coco_dict(records: list, metadata: dict) -> dict:
     for record in records:
         images.append(
             {
-                "id": record["image_id"],
+                "id": plain_image_id(record["image_id"]),
                 "width": int(record["width"]),
                 "height": int(record["height"]),
                 "file_name": str(record["file_name"]),
@@ -132,7 +137,7 @@ def records_to_coco_dict(records: list, metadata: dict) -> dict:
             x1, y1, x2, y2 = (float(v) for v in ann["bbox"])
             entry = {
                 "id": len(annotations) + 1,
-                "image_id": record["image_id"],
+                "image_id": plain_image_id(record["image_id"]),
                 "bbox": [round(x, 3) for x in (x1, y1, x2 - x1, y2 - y1)],
                 "category_id": category_ids[int(ann["category_id"])],
                 "iscrowd": int(ann.get("iscrowd", 0)),

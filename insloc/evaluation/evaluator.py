@@ -10,6 +10,7 @@ import logging
 import time
 
 import torch
+from torch.nn.parallel import DistributedDataParallel
 
 from insloc.utils import comm
 
@@ -58,7 +59,7 @@ def inference_on_dataset(model, loader, evaluator: DatasetEvaluator, device) -> 
     """Run ``model`` over this process's shard in ``loader`` and score it with ``evaluator``.
 
     The model runs in eval mode under ``torch.no_grad()``; its training mode is restored afterwards,
-    even when inference fails. Must be called in every process.
+    even when inference fails. Must be called in every process; shards may differ in length.
 
     Args:
         model: ``model(list_of_samples) -> list of output dicts`` in eval mode.
@@ -69,6 +70,9 @@ def inference_on_dataset(model, loader, evaluator: DatasetEvaluator, device) -> 
         the evaluator's results on rank 0, ``{}`` on other ranks.
     """
     device = torch.device(device)
+    # A DDP wrapper's forward may hold collectives (buffer broadcast): with shards of unequal
+    # length they would hang, and inference needs none, so run the wrapped module.
+    net = model.module if isinstance(model, DistributedDataParallel) else model
     num_batches = len(loader) if hasattr(loader, "__len__") else None
     logger.info(
         "Start inference on %s batches (this process's shard, %d processes)",
@@ -87,7 +91,7 @@ def inference_on_dataset(model, loader, evaluator: DatasetEvaluator, device) -> 
                 if it == WARMUP_ITERS:
                     timed_images, timed_seconds = 0, 0.0
                 tic = time.perf_counter()
-                outputs = model(_to_device(batch, device))
+                outputs = net(_to_device(batch, device))
                 if device.type == "cuda":
                     torch.cuda.synchronize(device)  # time the model, not the launch queue
                 timed_seconds += time.perf_counter() - tic

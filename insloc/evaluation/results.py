@@ -51,7 +51,10 @@ def print_results_table(results_by_dataset: dict) -> None:
 
 
 def save_results_json(results_by_dataset: dict, path: str) -> None:
-    """Write ``{dataset: {task: {metric: value}}}`` to ``path`` atomically (NaN as null)."""
+    """Write ``{dataset: {task: {metric: value}}}`` to ``path`` atomically (NaN as null).
+
+    Call it on rank 0 (the only process with results).
+    """
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     clean = {
         dataset: {

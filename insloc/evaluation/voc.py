@@ -26,6 +26,7 @@ import numpy as np
 
 from .coco_format import (
     dataset_category_ids,
+    plain_image_id,
     prediction_from_output,
     predictions_to_coco_results,
     write_coco_results,
@@ -207,7 +208,7 @@ def _ground_truth_by_class(records: list, num_classes: int):
     image_ids, index = [], {}
     per_class = [{"box": [], "difficult": [], "image": []} for _ in range(num_classes)]
     for record in records:
-        image_id = record["image_id"]
+        image_id = plain_image_id(record["image_id"])
         if image_id in index:
             raise ValueError(f"VOC evaluation: image_id {image_id!r} appears in two records")
         index[image_id] = len(image_ids)
