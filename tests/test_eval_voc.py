@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from insloc.evaluation import PascalVOCDetectionEvaluator
-from insloc.evaluation.voc import voc_eval_class
+from insloc.evaluation.voc import round_like_text, voc_eval_class
 
 CLASSES = ["cat", "dog"]
 
@@ -114,7 +114,7 @@ def test_known_case_precision_recall_points_and_area_metric():
         "score": np.array([0.7, 0.9, 0.8]),
         "box": np.array([[10.0, 10.0, 19.0, 15.0], [20.0, 20.0, 60.0, 60.0], [71, 71, 90, 90.0]]),
     }
-    rec, prec, ap = voc_eval_class(dets, gt, 0.5, use_07_metric=True)
+    ((rec, prec, ap),) = voc_eval_class(dets, gt, [0.5], use_07_metric=True)
     np.testing.assert_allclose(rec, [0.5, 0.5, 1.0])
     np.testing.assert_allclose(prec, [1.0, 0.5, 2 / 3])
     assert ap == pytest.approx((6 + 5 * 2 / 3) / 11)
@@ -129,7 +129,7 @@ def test_recall_point_0_3_is_the_float_of_np_arange():
         "npos": 10,
     }
     dets = {"image": np.arange(3), "score": np.ones(3), "box": np.tile(gt["box"][:1], (3, 1))}
-    _, _, ap = voc_eval_class(dets, gt, 0.5, use_07_metric=True)
+    ((_, _, ap),) = voc_eval_class(dets, gt, [0.5], use_07_metric=True)
     assert ap == pytest.approx(3 / 11)  # recall 0.3 reaches 0, 0.1, 0.2 only
 
 
@@ -200,3 +200,16 @@ def evaluate_unknown_image(records):
     }
     evaluator.process([{"image_id": "zzz", "height": 100, "width": 100}], [output])
     return evaluator.evaluate()
+
+
+def test_rounding_is_that_of_detectron2s_text_lines():
+    """Scores and boxes are scored as detectron2 writes them (3 and 1 decimals), ties included."""
+    rng = np.random.default_rng(0)
+    scores = np.concatenate([rng.random(2000), [0.0625, 0.1875, 0.0005, 0.9995, 1.0]])
+    scores = scores.astype(np.float32)
+    boxes = np.concatenate([rng.uniform(-5, 2000, 2000), [0.25, 0.75, 10.25, 1.05, 2.35]])
+    boxes = boxes.astype(np.float32)
+    assert round_like_text(scores, 3).tolist() == [float(f"{v:.3f}") for v in scores.tolist()]
+    assert round_like_text(boxes, 1).tolist() == [float(f"{v:.1f}") for v in boxes.tolist()]
+    # two scores equal once rounded are tied, as in detectron2's files
+    assert round_like_text(np.float32([0.12341, 0.12339]), 3).tolist() == [0.123, 0.123]

@@ -96,8 +96,9 @@ class PascalVOCDetectionEvaluator(DatasetEvaluator):
                 logger.warning(
                     "%s: class %r has no non-difficult box; its AP is 0", self.dataset_name, name
                 )
-            for t in IOU_THRESHOLDS_PERCENT:
-                _, _, ap = voc_eval_class(detections[cls], gt, t / 100.0, self.use_07_metric)
+            thresholds = [t / 100.0 for t in IOU_THRESHOLDS_PERCENT]
+            curves = voc_eval_class(detections[cls], gt, thresholds, self.use_07_metric)
+            for t, (_, _, ap) in zip(IOU_THRESHOLDS_PERCENT, curves):
                 aps[t].append(ap * 100)
         mean_ap = {t: np.mean(per_class) for t, per_class in aps.items()}
         results = OrderedDict(
@@ -132,21 +133,28 @@ def voc_ap(rec: np.ndarray, prec: np.ndarray, use_07_metric: bool) -> float:
     return float(np.sum((mrec[i + 1] - mrec[i]) * mpre[i + 1]))
 
 
-def voc_eval_class(detections: dict, gt: dict, iou_threshold: float, use_07_metric: bool):
-    """Recall, precision (in rank order) and AP of one class at one IoU threshold.
+def voc_eval_class(detections: dict, gt: dict, iou_thresholds, use_07_metric: bool) -> list:
+    """Recall, precision (in rank order) and AP of one class at each IoU threshold.
 
     Args:
         detections: {"image": int N (image index), "score": float N, "box": N x 4} in VOC file
             coordinates (see the module docstring), in gathering order.
         gt: {"box": G x 4 VOC file coordinates, "difficult": bool G, "image": int G, "npos": int}.
+        iou_thresholds: a detection matches when its IoU is strictly above the threshold.
     Returns:
-        rec (N,), prec (N,), ap (fraction; 0 when the class has no non-difficult box).
+        [(rec (N,), prec (N,), ap (fraction; 0 when the class has no non-difficult box))] for each
+        threshold.
     """
     # The same (unstable) sort as detectron2, so equal scores keep its order too.
     order = np.argsort(-detections["score"])
     images = detections["image"][order]
+    # The best gt box of each detection does not depend on the threshold: find it once.
     ovmax, jmax = _best_overlaps(detections["box"][order], images, gt)
-    nd = len(order)
+    return [_curve(ovmax, jmax, gt, t, use_07_metric) for t in iou_thresholds]
+
+
+def _curve(ovmax, jmax, gt: dict, iou_threshold: float, use_07_metric: bool):
+    nd = len(ovmax)
     tp, fp = np.zeros(nd), np.zeros(nd)
     above = ovmax > iou_threshold
     fp[~above] = 1.0
@@ -177,20 +185,17 @@ def _best_overlaps(boxes: np.ndarray, images: np.ndarray, gt: dict):
     ovmax, jmax = np.full(nd, -np.inf), np.zeros(nd, dtype=np.int64)
     if nd == 0 or len(gt["image"]) == 0:
         return ovmax, jmax
-    by_image = np.argsort(images, kind="stable")
-    bounds = np.flatnonzero(np.diff(images[by_image])) + 1
-    for dets in np.split(by_image, bounds):
-        gt_idx = np.flatnonzero(gt["image"] == images[dets[0]])
-        if gt_idx.size == 0:
+    gt_by_image = _group(gt["image"])
+    for image, dets in _group(images).items():
+        gt_idx = gt_by_image.get(image)
+        if gt_idx is None:
             continue
         bb = boxes[dets][:, None, :]  # D x 1 x 4
         g = gt["box"][gt_idx][None, :, :]  # 1 x G x 4
-        iw = np.maximum(
-            np.minimum(g[..., 2], bb[..., 2]) - np.maximum(g[..., 0], bb[..., 0]) + 1.0, 0.0
-        )
-        ih = np.maximum(
-            np.minimum(g[..., 3], bb[..., 3]) - np.maximum(g[..., 1], bb[..., 1]) + 1.0, 0.0
-        )
+        ixmin, iymin = np.maximum(g[..., 0], bb[..., 0]), np.maximum(g[..., 1], bb[..., 1])
+        ixmax, iymax = np.minimum(g[..., 2], bb[..., 2]), np.minimum(g[..., 3], bb[..., 3])
+        iw = np.maximum(ixmax - ixmin + 1.0, 0.0)
+        ih = np.maximum(iymax - iymin + 1.0, 0.0)
         inters = iw * ih  # D x G
         uni = (
             (bb[..., 2] - bb[..., 0] + 1.0) * (bb[..., 3] - bb[..., 1] + 1.0)
@@ -201,6 +206,13 @@ def _best_overlaps(boxes: np.ndarray, images: np.ndarray, gt: dict):
         ovmax[dets] = overlaps.max(axis=1)
         jmax[dets] = gt_idx[overlaps.argmax(axis=1)]
     return ovmax, jmax
+
+
+def _group(keys: np.ndarray) -> dict:
+    """{key: positions holding it, in increasing order}."""
+    order = np.argsort(keys, kind="stable")
+    bounds = np.flatnonzero(np.diff(keys[order])) + 1
+    return {int(keys[part[0]]): part for part in np.split(order, bounds)}
 
 
 def _ground_truth_by_class(records: list, num_classes: int):
@@ -241,32 +253,43 @@ def _ground_truth_by_class(records: list, num_classes: int):
 def _detections_by_class(predictions: list, image_ids: list, num_classes: int) -> list:
     """Per class, its detections in VOC file coordinates, rounded as detectron2's text lines are."""
     index = {image_id: i for i, image_id in enumerate(image_ids)}
-    per_class = [{"image": [], "score": [], "box": []} for _ in range(num_classes)]
     for pred in predictions:
         if pred["image_id"] not in index:
             raise ValueError(
                 f"VOC evaluation: prediction for image {pred['image_id']!r}, which is not in "
                 "the dataset"
             )
-        boxes = pred["boxes"].astype(np.float32)  # N x 4
-        boxes[:, :2] += np.float32(1.0)  # the inverse of the loader's -1, in float32 as detectron2
-        for box, score, cls in zip(
-            boxes.tolist(), pred["scores"].tolist(), pred["classes"].tolist()
-        ):
-            if not 0 <= cls < num_classes:
-                raise ValueError(
-                    f"VOC evaluation: image {pred['image_id']!r} has predicted class {cls}; "
-                    f"expected 0..{num_classes - 1}"
-                )
-            per_class[cls]["image"].append(index[pred["image_id"]])
-            # detectron2 scores the text it writes: "{score:.3f} {x1:.1f} {y1:.1f} {x2:.1f} ..."
-            per_class[cls]["score"].append(float(f"{score:.3f}"))
-            per_class[cls]["box"].append([float(f"{v:.1f}") for v in box])
+        classes = pred["classes"]
+        if classes.size and (classes.min() < 0 or classes.max() >= num_classes):
+            raise ValueError(
+                f"VOC evaluation: image {pred['image_id']!r} has predicted classes "
+                f"{sorted(set(classes.tolist()))}; expected 0..{num_classes - 1}"
+            )
+    images = np.concatenate(
+        [np.full(len(p["scores"]), index[p["image_id"]], dtype=np.int64) for p in predictions]
+        + [np.zeros(0, dtype=np.int64)]
+    )
+    classes = np.concatenate([p["classes"] for p in predictions] + [np.zeros(0, dtype=np.int64)])
+    scores = np.concatenate([p["scores"] for p in predictions] + [np.zeros(0, np.float32)])
+    boxes = np.concatenate([p["boxes"] for p in predictions] + [np.zeros((0, 4), np.float32)])
+    boxes = boxes.astype(np.float32)  # N x 4
+    boxes[:, :2] += np.float32(1.0)  # the inverse of the loader's -1, in float32 as detectron2
+    # detectron2 scores the text it writes: "{score:.3f} {x1:.1f} {y1:.1f} {x2:.1f} {y2:.1f}"
+    scores, boxes = round_like_text(scores, 3), round_like_text(boxes, 1)
     return [
-        {
-            "image": np.array(d["image"], dtype=np.int64),
-            "score": np.array(d["score"], dtype=np.float64),
-            "box": np.array(d["box"], dtype=np.float64).reshape(-1, 4),
-        }
-        for d in per_class
+        {"image": images[classes == c], "score": scores[classes == c], "box": boxes[classes == c]}
+        for c in range(num_classes)
     ]
+
+
+def round_like_text(values: np.ndarray, decimals: int) -> np.ndarray:
+    """``float(f"{v:.{decimals}f}")`` of float32 values, vectorised and bit-identical.
+
+    A float32 has 24 significant bits, so ``v * 10**decimals`` (decimals <= 3 adds at most 10 bits)
+    is exact in float64; ``rint`` then rounds half to even as Python's formatting does, and the
+    division is correctly rounded as Python's parsing is.
+    """
+    if values.dtype != np.float32 or decimals > 3:
+        raise ValueError("round_like_text is exact for float32 values and up to 3 decimals")
+    scale = 10.0**decimals
+    return np.rint(values.astype(np.float64) * scale) / scale
