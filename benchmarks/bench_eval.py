@@ -8,7 +8,8 @@
    the time of ``process`` over all images and of ``evaluate`` (10 IoU thresholds x 20 classes).
 2. COCO: a real COCO annotation file with detections made from its own boxes and masks (jittered
    boxes, masks shifted by 2 px): ``process`` (RLE encoding) and ``evaluate`` (pycocotools bbox and
-   segm), with the APs as a sanity check.
+   segm), with the APs as a sanity check, and whether the ground truth built in memory from
+   records gives the same numbers as the json file.
 Nothing here is asserted: the figures are for the README.
 """
 
@@ -54,7 +55,7 @@ def voc_like(num_images: int, num_classes: int, dets_per_image: int, seed: int =
 
 
 def coco_like(json_file: str, seed: int = 0):
-    """Metadata and a generator of (sample, output): masks are made one image at a time."""
+    """Metadata, a function making (sample, output) pairs one image at a time, the records."""
     from pycocotools.coco import COCO
 
     gt = COCO(json_file)
@@ -85,7 +86,23 @@ def coco_like(json_file: str, seed: int = 0):
                 "masks": torch.from_numpy(masks),
             }
 
-    return meta, pairs()
+    return meta, pairs, _records(gt, meta)
+
+
+def _records(gt, meta: dict) -> list:
+    """The json as dataset records (XYXY boxes, contiguous classes), for the in-memory route."""
+    to_contiguous = meta["thing_dataset_id_to_contiguous_id"]
+    records = []
+    for img in gt.dataset["images"]:
+        anns = []
+        for a in gt.imgToAnns[img["id"]]:
+            x, y, w, h = a["bbox"]
+            anns.append(
+                {"bbox": [x, y, x + w, y + h], "category_id": to_contiguous[a["category_id"]],
+                 "iscrowd": a["iscrowd"], "segmentation": a["segmentation"]}
+            )  # fmt: skip
+        records.append(dict(img, image_id=img["id"], annotations=anns))
+    return records
 
 
 def timed(evaluator, pairs):
@@ -120,15 +137,22 @@ def main():
           f"{sum(len(r['annotations']) for r in records)} boxes")  # fmt: skip
     print(f"  process {t_proc:.1f} s, evaluate {t_eval:.1f} s (AP {res['bbox']['AP']:.1f})")
 
-    meta, pairs = coco_like(args.coco_json)
+    meta, make_pairs, records = coco_like(args.coco_json)
     coco = COCOEvaluator("coco_like", meta)
-    t_proc, t_eval, res, num_dets = timed(coco, pairs)
+    t_proc, t_eval, res, num_dets = timed(coco, make_pairs())
+    in_memory = COCOEvaluator("coco_like", dict(meta, json_file=None), records=records)
+    res_mem = timed(in_memory, make_pairs())[2]  # the same seeded detections
     num_images = len(coco.coco_gt.getImgIds())
     print(f"COCO ({os.path.basename(args.coco_json)}): {num_images} images, {num_dets} detections")
     print(
         f"  process {t_proc:.1f} s (mask RLE), evaluate {t_eval:.1f} s (bbox + segm); "
         f"bbox AP {res['bbox']['AP']:.1f}, segm AP {res['segm']['AP']:.1f}"
     )
+    keys = ("AP", "AP50", "AP75", "APs", "APm", "APl")
+    for task in res:
+        same = all(res[task][k] == res_mem[task][k] for k in keys)
+        print(f"  {task}: ground truth from the json vs built from records: "
+              f"{'identical' if same else 'DIFFERENT'} {', '.join(keys)}")  # fmt: skip
 
 
 if __name__ == "__main__":
