@@ -104,7 +104,8 @@ def _evaluate_part(rank, port, out_dir):
 
 def _evaluate_shard(out_dir):
     records, rank = voc_records(), comm.get_rank()
-    part = records[:3] if rank == 0 else records[3:]  # shards of unequal length
+    # shards of unequal length, and image 0 on both ranks (as a padding sampler would repeat it)
+    part = records[:3] if rank == 0 else records[3:] + records[:1]
     shard = [[{"image": torch.zeros(3, 4, 4), **r}] for r in part]
     meta = {"thing_classes": ["thing"], "year": 2007, "evaluator": "voc"}
     evaluator = PascalVOCDetectionEvaluator("voc", records, meta, output_dir=out_dir)

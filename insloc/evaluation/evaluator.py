@@ -25,8 +25,9 @@ WARMUP_ITERS = 5
 class DatasetEvaluator:
     """Accumulates a model's outputs over a dataset and scores them.
 
-    Subclasses keep per-image predictions in ``self._predictions`` (picklable) and score the list
-    that :meth:`gather` returns; ``evaluate`` is called in every process (it holds a collective).
+    Subclasses keep per-image predictions (picklable dicts with an "image_id") in
+    ``self._predictions`` and score the list that :meth:`gather` returns; ``evaluate`` is called
+    in every process (it holds a collective).
     """
 
     def reset(self) -> None:
@@ -48,11 +49,23 @@ class DatasetEvaluator:
         raise NotImplementedError
 
     def gather(self):
-        """All processes' predictions concatenated in rank order on rank 0; None on other ranks."""
+        """All processes' predictions concatenated in rank order on rank 0; None on other ranks.
+
+        An image seen twice (a sampler that pads shards to equal length) is kept once: scored
+        twice, its detections would be duplicates.
+        """
         gathered = comm.all_gather_object(self._predictions)
         if not comm.is_main_process():
             return None
-        return [pred for per_rank in gathered for pred in per_rank]
+        seen, predictions = set(), []
+        for pred in (pred for per_rank in gathered for pred in per_rank):
+            if pred["image_id"] not in seen:
+                seen.add(pred["image_id"])
+                predictions.append(pred)
+        repeated = sum(len(per_rank) for per_rank in gathered) - len(predictions)
+        if repeated:
+            logger.warning("%d repeated images were evaluated once each", repeated)
+        return predictions
 
 
 def inference_on_dataset(model, loader, evaluator: DatasetEvaluator, device) -> dict:
