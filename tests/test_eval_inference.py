@@ -1,6 +1,7 @@
 """inference_on_dataset, the gather it relies on, the results table/json and build_evaluator."""
 
 import json
+import logging
 import math
 import os
 import socket
@@ -18,6 +19,7 @@ from insloc.evaluation import (
     build_evaluator,
     format_results_table,
     inference_on_dataset,
+    print_results_table,
     save_results_json,
 )
 from insloc.utils import comm
@@ -127,7 +129,7 @@ def test_gather_across_two_processes(tmp_path):
     assert len(json.loads((tmp_path / "coco_instances_results.json").read_text())) == 4
 
 
-def test_results_table_and_json(tmp_path):
+def test_results_table_and_json(tmp_path, caplog):
     results = {
         "voc_2007_test": {"bbox": {"AP": 50.0, "AP50": 80.0, "AP75": 40.0, "AP-cat": 60.0,
                                    "AP50-cat": 90.0, "AP-dog": 40.0, "AP50-dog": 70.0}},
@@ -135,6 +137,10 @@ def test_results_table_and_json(tmp_path):
     }  # fmt: skip
     table = format_results_table("voc_2007_test", "bbox", results["voc_2007_test"]["bbox"])
     assert "cat" in table and "90.000" in table and "copypaste: AP,AP50,AP75" in table
+    log = logging.getLogger("test_eval_table")
+    with caplog.at_level(logging.INFO, logger="test_eval_table"):
+        print_results_table("voc_2007_test", results["voc_2007_test"], log)
+    assert table in caplog.text
     path = tmp_path / "out" / "results.json"
     save_results_json(results, str(path))
     loaded = json.loads(path.read_text())  # strict json: NaN written as null
@@ -155,3 +161,16 @@ def test_build_evaluator_chooses_by_metadata(tmp_path):
     assert isinstance(coco, COCOEvaluator) and coco.output_dir == "d"
     with pytest.raises(ValueError, match="evaluator"):
         build_evaluator(cfg, "x", {"thing_classes": ["a"], "evaluator": "lvis"}, records=records)
+
+
+def test_build_evaluator_finds_the_ground_truth_by_name(tmp_path):
+    """Without records, VOC and in-memory COCO load them from the dataset catalog by name."""
+    pytest.importorskip("insloc.data.detection")
+    from insloc.data.detection import get_detection_dataset
+
+    cfg = get_cfg()
+    cfg.OUTPUT_DIR = str(tmp_path)
+    cfg.DATASETS.SYNTHETIC.NUM_TEST_IMAGES = 4
+    records, metadata = get_detection_dataset("synthetic_test", cfg)
+    evaluator = build_evaluator(cfg, "synthetic_test", metadata)
+    assert len(evaluator.coco_gt.getImgIds()) == len(records) == 4

@@ -43,11 +43,17 @@ def format_results_table(dataset_name: str, task: str, metrics: dict, columns: i
     return "\n".join(lines)
 
 
-def print_results_table(results_by_dataset: dict) -> None:
-    """Log :func:`format_results_table` for every dataset and task."""
-    for dataset_name, by_task in results_by_dataset.items():
-        for task, metrics in by_task.items():
-            logger.info("Evaluation results\n%s", format_results_table(dataset_name, task, metrics))
+def print_results_table(dataset_name: str, results: dict, log=None) -> None:
+    """Log :func:`format_results_table` for every task of one dataset's results.
+
+    Args:
+        results: ``{task: {metric: value}}`` as an evaluator returns them.
+        log: the logger to write to (default: "insloc.evaluation").
+    """
+    for task, metrics in results.items():
+        (log or logger).info(
+            "Evaluation results\n%s", format_results_table(dataset_name, task, metrics)
+        )
 
 
 def save_results_json(results_by_dataset: dict, path: str) -> None:
