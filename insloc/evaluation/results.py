@@ -36,7 +36,10 @@ def format_results_table(dataset_name: str, task: str, metrics: dict, columns: i
         lines.append(" | ".join([cell_header] * ncols))
         for start in range(0, len(cells), ncols):
             lines.append(" | ".join(cells[start : start + ncols]))
-        lines.append(f"mean over {len(names)} classes: AP {_fmt(summary.get('AP'))}")
+        # COCO leaves a class without ground truth undefined (nan) and out of the mean
+        defined = [metrics[f"AP-{n}"] for n in names if not math.isnan(metrics[f"AP-{n}"])]
+        mean = sum(defined) / len(defined) if defined else float("nan")
+        lines.append(f"mean AP over the {len(defined)} classes with a value: {_fmt(mean)}")
     # detectron2's "copypaste" line: the summary in one comma-separated row for spreadsheets
     lines.append(f"copypaste: {','.join(summary)}")
     lines.append(f"copypaste: {','.join(_fmt(v) for v in summary.values())}")

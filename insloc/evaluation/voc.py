@@ -90,14 +90,16 @@ class PascalVOCDetectionEvaluator(DatasetEvaluator):
         )
         detections = _detections_by_class(predictions, self.image_ids, len(self.class_names))
         aps = {t: [] for t in IOU_THRESHOLDS_PERCENT}  # threshold -> AP per class, in percent
-        for cls, name in enumerate(self.class_names):
-            gt = self.ground_truth[cls]
-            if gt["npos"] == 0:
-                logger.warning(
-                    "%s: class %r has no non-difficult box; its AP is 0", self.dataset_name, name
-                )
-            thresholds = [t / 100.0 for t in IOU_THRESHOLDS_PERCENT]
-            curves = voc_eval_class(detections[cls], gt, thresholds, self.use_07_metric)
+        without = [n for n, gt in zip(self.class_names, self.ground_truth) if gt["npos"] == 0]
+        if without:
+            logger.warning(
+                "%s: no non-difficult box of %s; their AP is 0",
+                self.dataset_name,
+                ", ".join(without),
+            )
+        thresholds = [t / 100.0 for t in IOU_THRESHOLDS_PERCENT]
+        for gt, dets in zip(self.ground_truth, detections):
+            curves = voc_eval_class(dets, gt, thresholds, self.use_07_metric)
             for t, (_, _, ap) in zip(IOU_THRESHOLDS_PERCENT, curves):
                 aps[t].append(ap * 100)
         mean_ap = {t: np.mean(per_class) for t, per_class in aps.items()}
