@@ -105,8 +105,7 @@ class COCOEvaluator(DatasetEvaluator):
             # drop it so mask AP uses mask areas (as detectron2 does).
             for r in results:
                 r.pop("bbox")
-        log = io.StringIO()
-        with contextlib.redirect_stdout(log):
+        with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints its progress
             coco_dt = self.coco_gt.loadRes(results)
             coco_eval = COCOeval(self.coco_gt, coco_dt, task)
             coco_eval.params.imgIds = image_ids

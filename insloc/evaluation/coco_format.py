@@ -142,7 +142,7 @@ def records_to_coco_dict(records: list, metadata: dict) -> dict:
                 "category_id": category_ids[int(ann["category_id"])],
                 "iscrowd": int(ann.get("iscrowd", 0)),
             }
-            segmentation = ann.get("segmentation")
+            segmentation = ann.get("segmentation") or None  # [] is no segmentation either
             if segmentation is None:
                 entry["area"] = (x2 - x1) * (y2 - y1)
             elif isinstance(segmentation, dict):
