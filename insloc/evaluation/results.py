@@ -20,16 +20,16 @@ def format_results_table(dataset_name: str, task: str, metrics: dict, columns: i
     """Plain text: the summary metrics on one row, then per-class AP (and AP50) in columns."""
     summary = {k: v for k, v in metrics.items() if not k.startswith(PER_CLASS_PREFIXES)}
     lines = [f"{dataset_name} {task}:"]
-    lines.append(" | ".join(f"{k:>6}" for k in summary))
-    lines.append(" | ".join(f"{_fmt(v):>6}" for v in summary.values()))
+    lines.append(" | ".join(f"{k:>7}" for k in summary))
+    lines.append(" | ".join(f"{_fmt(v):>7}" for v in summary.values()))
     names = [k[len("AP-") :] for k in metrics if k.startswith("AP-")]
     if names:
         has_ap50 = any(k.startswith("AP50-") for k in metrics)
         width = max(len("category"), *(len(n) for n in names))
-        cell_header = f"{'category':<{width}} {'AP':>6}" + (f" {'AP50':>6}" if has_ap50 else "")
+        cell_header = f"{'category':<{width}} {'AP':>7}" + (f" {'AP50':>7}" if has_ap50 else "")
         cells = [
-            f"{n:<{width}} {_fmt(metrics[f'AP-{n}']):>6}"
-            + (f" {_fmt(metrics.get(f'AP50-{n}')):>6}" if has_ap50 else "")
+            f"{n:<{width}} {_fmt(metrics[f'AP-{n}']):>7}"
+            + (f" {_fmt(metrics.get(f'AP50-{n}')):>7}" if has_ap50 else "")
             for n in names
         ]
         ncols = min(columns, len(cells))
