@@ -265,16 +265,19 @@ class Trainer:
                 bar.set_postfix(loss=f"{stats['total_loss']:.3f}", refresh=False)
                 window.clear()
                 window_len = 0
+            # Evaluate before saving: evaluation may update BN statistics (precise BN, as
+            # detectron2 runs it before its checkpointer), and the checkpoint must hold the
+            # weights that were evaluated.
+            if done == max_iter or (cfg.TEST.EVAL_PERIOD and done % cfg.TEST.EVAL_PERIOD == 0):
+                self._evaluate_and_record(done)
             if done == max_iter:
                 self.save_checkpoint(done, "model_final.pth")
             elif done % cfg.SOLVER.CHECKPOINT_PERIOD == 0:
                 self.save_checkpoint(done, checkpoint_name(it))
-            if cfg.TEST.EVAL_PERIOD and done % cfg.TEST.EVAL_PERIOD == 0 and done != max_iter:
-                self._evaluate_and_record(done)
         bar.close()
         if self.start_iter == max_iter:
             logger.info("nothing to do: the run had already reached its last iteration")
-        self._evaluate_and_record(max_iter)
+            self._evaluate_and_record(max_iter)
         if writer is not None:
             writer.close()
         return self.history
