@@ -164,3 +164,24 @@ def test_batch_backgrounds_are_other_images_of_the_batch():
     # The same batch gives the same samples; the official mode draws from the whole source.
     again = dataset.__getitems__(keys)
     assert all(torch.equal(a["q"], b["q"]) for a, b in zip(samples, again))
+
+
+class ReadOnlySource(ArraySource):
+    """A source handing out read-only arrays (as ``np.asarray`` of a PIL image, or a memory map)."""
+
+    def load(self, i, reduce=1):
+        image = self.images[i].copy()
+        image.setflags(write=False)
+        return image
+
+
+def test_read_only_canvas_sized_images_are_not_written():
+    # Canvas-sized backgrounds need no resize: pasting must not write into the source's array.
+    images = [_constant(64, 64, (20 * i, 100, 200 - 20 * i)) for i in range(6)]
+    originals = [im.copy() for im in images]
+    for batch_backgrounds in (False, True):
+        ds = _dataset(ReadOnlySource(images), batch_backgrounds=batch_backgrounds)
+        samples = ds.__getitems__([(0, i) for i in range(6)])
+        assert all(s["q"].shape == (3, 64, 64) for s in samples)
+    for image, original in zip(images, originals):
+        np.testing.assert_array_equal(image, original)

@@ -168,3 +168,17 @@ def test_choose_reduction():
     assert choose_reduction(1000, 800, 251, 100) == 2
     assert choose_reduction(100, 100, 90, 10) == 1
     assert choose_reduction(10, 10, 40, 40) == 1
+
+
+def test_decoded_arrays_are_writable(tmp_path, monkeypatch):
+    # The PIL fallback (OpenCV failing) must not hand out np.asarray's read-only view.
+    path = str(tmp_path / "a.png")
+    _write(path, _rgb(20, 30))
+    fail_decode = lambda data, flags: None  # noqa: E731
+    for reduce in (1, 2):
+        assert read_image(path, reduce).flags.writeable
+    monkeypatch.setattr(cv2, "imdecode", fail_decode)
+    for reduce in (1, 2):
+        image = read_image(path, reduce)
+        assert image.flags.writeable and image.shape[2] == 3
+    np.testing.assert_array_equal(read_image(path), _rgb(20, 30))

@@ -35,6 +35,14 @@ def sample_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, epoch, index])))
 
 
+def _canvas(image: np.ndarray, size: int) -> np.ndarray:
+    """``image`` resized to size x size as an array of its own, since pasting writes into it: a
+    canvas-sized image comes back from ``resize`` as itself, and a source may hand out read-only
+    or shared arrays."""
+    canvas = resize(image, (size, size))
+    return canvas.copy() if np.may_share_memory(canvas, image) else canvas
+
+
 def _to_chw(image: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))  # 3 x H x W uint8
 
@@ -180,7 +188,7 @@ class InsLocPretrainDataset(_PretrainDataset):
             _, _, _, bg = self._load_first_good(
                 bg_index, rng, bad, lambda bhw: (None, choose_reduction(*bhw, size, size))
             )
-            backgrounds.append(resize(bg, (size, size)))  # aspect not kept (official recipe)
+            backgrounds.append(_canvas(bg, size))  # aspect not kept (official recipe)
         return self._compose(rng, index, hw, plans, fg, backgrounds, bad[0])
 
     def __getitems__(self, keys) -> list:

@@ -111,7 +111,8 @@ def _pil_to_rgb(im: Image.Image) -> np.ndarray:
         scale = 257.0 if wide.max(initial=0) > 255 else 1.0
         gray = np.clip(np.round(wide / scale), 0, 255).astype(np.uint8)
         return np.repeat(gray[:, :, None], 3, axis=2)
-    return np.asarray(im.convert("RGB"))
+    # np.array, not np.asarray: a view of a PIL image is read-only, and callers paste into arrays.
+    return np.array(im.convert("RGB"))
 
 
 def _reason(e: BaseException) -> str:
