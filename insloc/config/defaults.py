@@ -133,7 +133,8 @@ _C.INPUT.BOX_AUG.ANCHOR_OFFSET = 0.0
 _C.INPUT.BOX_AUG.IOU_THRESH = 0.5
 # NMS threshold applied to the candidates with random scores before one survivor is drawn.
 _C.INPUT.BOX_AUG.NMS_THRESH = 0.7
-# When no anchor qualifies, draw among this many best-overlapping anchors (official code: 4000).
+# When no anchor qualifies, this many best-overlapping anchors are the candidates (same random-score
+# NMS, then one survivor drawn). Ours: 5; the official code: 4000 (close to a random box).
 _C.INPUT.BOX_AUG.FALLBACK_TOPK = 5
 # IN_FEATURES levels that pool the augmented box, for the query and the key view (others pool
 # the pasted box). Official FPN recipe: query P5 only.
