@@ -224,7 +224,7 @@ _C.CUDNN_DETERMINISTIC = False
 # ---------------------------------------------------------------------------------------------
 # Recipes that keep their epochs when the batch changes, split BN chosen from the batch, resizing
 # ---------------------------------------------------------------------------------------------
-# Training length in epochs when SOLVER.MAX_ITER is 0: EPOCHS x (images // IMS_PER_BATCH) iterations.
+# Training length in epochs when SOLVER.MAX_ITER is 0: EPOCHS x (images // IMS_PER_BATCH) steps.
 _C.SOLVER.EPOCHS = 200
 # Epochs between checkpoints when SOLVER.CHECKPOINT_PERIOD is 0 (the official recipe: 5).
 _C.SOLVER.CHECKPOINT_PERIOD_EPOCHS = 0

@@ -296,8 +296,8 @@ def split_bn_groups(cfg) -> int:
         groups = m.SPLIT_BN_GROUPS
         if batch % groups:
             raise ValueError(
-                f"shuffle BN in one process splits the batch of SOLVER.IMS_PER_BATCH ({batch}) into "
-                f"MODEL.MOCO.SPLIT_BN_GROUPS ({groups}) groups; change one so the batch is a "
+                f"shuffle BN in one process splits the batch of SOLVER.IMS_PER_BATCH ({batch}) "
+                f"into MODEL.MOCO.SPLIT_BN_GROUPS ({groups}) groups; change one so the batch is a "
                 "multiple, or set MODEL.MOCO.SPLIT_BN_GROUPS 0 to choose the groups from the batch"
             )
         how = "MODEL.MOCO.SPLIT_BN_GROUPS"
