@@ -307,3 +307,21 @@ def test_official_recipe_splits_bn_from_the_batch_and_warns_on_tiny_batches(capl
     out = model(batch)
     assert all(torch.isfinite(v) for v in out.values())
     assert {m.num_splits for m in model.modules() if isinstance(m, SplitBatchNorm)} == {2}
+
+
+def test_fpn_head_fcs_and_projection_have_the_official_init():
+    # Official InsLoc head: fcs xavier-uniform with zero bias, projection N(0, 0.01) zero bias.
+    torch.manual_seed(0)
+    model = build_model(tiny_cfg("fpn"))
+    for encoder in (model.encoder_q, model.encoder_k):
+        fcs = [m for m in encoder.box_head.modules() if isinstance(m, torch.nn.Linear)]
+        assert len(fcs) == 2
+        for fc in fcs:
+            bound = math.sqrt(6 / (fc.in_features + fc.out_features))
+            w = fc.weight.detach()
+            assert w.abs().max() <= bound and w.abs().max() > 0.95 * bound
+            assert abs(w.std().item() - bound / math.sqrt(3)) < 0.05 * bound
+            assert not fc.bias.detach().any()
+        proj = encoder.proj
+        assert abs(proj.weight.detach().std().item() - 0.01) < 0.0015
+        assert not proj.bias.detach().any()
