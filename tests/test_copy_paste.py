@@ -185,3 +185,21 @@ def test_read_only_canvas_sized_images_are_not_written():
         assert all(s["q"].shape == (3, 64, 64) for s in samples)
     for image, original in zip(images, originals):
         np.testing.assert_array_equal(image, original)
+
+
+def test_resize_interpolation_key():
+    # Ours averages when shrinking; "bilinear" is the official code's OpenCV bilinear (mmcv).
+    import cv2
+
+    from insloc.config import get_cfg
+    from insloc.data.copy_paste import resize
+
+    image = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    area = resize(image, (20, 20))
+    bilinear = resize(image, (20, 20), "bilinear")
+    np.testing.assert_array_equal(area, cv2.resize(image, (20, 20), interpolation=cv2.INTER_AREA))
+    np.testing.assert_array_equal(bilinear, cv2.resize(image, (20, 20)))
+    assert area.std() < bilinear.std()  # averaging smooths the noise; bilinear samples it
+    cfg = get_cfg()
+    cfg.INPUT.RESIZE_INTERPOLATION = "bilinear"
+    assert InsLocPretrainDataset.from_config(cfg, ArraySource([image])).interpolation == "bilinear"
