@@ -135,6 +135,8 @@ def schedule_in_iterations(cfg, num_images=None) -> tuple:
 def build_lr_scheduler(cfg, optimizer, max_iter: int = None) -> WarmupLR:
     """The schedule of SOLVER.LR_SCHEDULER_NAME over ``max_iter`` (default SOLVER.MAX_ITER)."""
     name = cfg.SOLVER.LR_SCHEDULER_NAME
+    if max_iter is None and cfg.SOLVER.MAX_ITER == 0:
+        raise ValueError("SOLVER.MAX_ITER is 0 (from SOLVER.EPOCHS): pass the derived max_iter")
     return WarmupLR(
         optimizer,
         max_iter=cfg.SOLVER.MAX_ITER if max_iter is None else max_iter,
