@@ -192,9 +192,8 @@ class InsLocPretrainDataset(_PretrainDataset):
             _, _, _, bg = self._load_first_good(
                 bg_index, rng, bad, lambda bhw: (None, choose_reduction(*bhw, size, size))
             )
-            backgrounds.append(
-                _canvas(bg, size, self.interpolation)
-            )  # aspect not kept (official recipe)
+            # aspect not kept (official recipe)
+            backgrounds.append(_canvas(bg, size, self.interpolation))
         return self._compose(rng, index, hw, plans, fg, backgrounds, bad[0])
 
     def __getitems__(self, keys) -> list:
