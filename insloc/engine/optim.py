@@ -130,20 +130,22 @@ def schedule_in_iterations(cfg, num_images=None) -> tuple:
     if needs_epochs and per_epoch is None:
         key = "SOLVER.MAX_ITER" if s.MAX_ITER == 0 else "SOLVER.CHECKPOINT_PERIOD"
         raise ValueError(f"{key} is 0 but this training has no epochs to count; set {key}")
-    epoch_text = (
-        ""
-        if per_epoch is None
-        else f"{per_epoch:,} iterations per epoch ({num_images:,} images // "
-        f"SOLVER.IMS_PER_BATCH {batch})"
-    )
+    if per_epoch is not None:
+        epoch_size = f"{num_images:,} images // SOLVER.IMS_PER_BATCH {batch}"
     if s.MAX_ITER > 0:
         max_iter = s.MAX_ITER
         why = f"SOLVER.MAX_ITER {max_iter:,} iterations, given"
         if per_epoch is not None:
-            why += f" ({max_iter / per_epoch:.4g} epochs of {epoch_text}; SOLVER.EPOCHS unused)"
+            why += (
+                f" ({max_iter / per_epoch:.4g} epochs of {per_epoch:,} iterations = {epoch_size}; "
+                "SOLVER.EPOCHS unused)"
+            )
     else:
         max_iter = s.EPOCHS * per_epoch
-        why = f"SOLVER.EPOCHS {s.EPOCHS} x {epoch_text} = {max_iter:,} iterations"
+        why = (
+            f"SOLVER.EPOCHS {s.EPOCHS} x {per_epoch:,} iterations per epoch ({epoch_size}) = "
+            f"{max_iter:,} iterations"
+        )
     if s.CHECKPOINT_PERIOD > 0:
         period = s.CHECKPOINT_PERIOD
         why += f"; a checkpoint every {period:,} iterations (SOLVER.CHECKPOINT_PERIOD)"
