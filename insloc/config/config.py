@@ -108,6 +108,7 @@ _CHOICES = {
     "MODEL.ROI_BOX_HEAD.NORM": ("BN", "SyncBN", "GN", ""),
     "INPUT.FORMAT": ("RGB",),
     "INPUT.COPY_PASTE.BACKGROUNDS": ("dataset", "batch"),
+    "INPUT.RESIZE_INTERPOLATION": ("area", "bilinear"),
     "SOLVER.LR_SCHEDULER_NAME": ("WarmupCosineLR", "WarmupConstantLR", "WarmupMultiStepLR"),
     "SOLVER.AMP.DTYPE": ("bfloat16", "float16"),
     # classic pretext tasks
@@ -125,7 +126,7 @@ _POSITIVE = (
     "MODEL.MOCO.DIM",
     "MODEL.MOCO.QUEUE_SIZE",
     "MODEL.MOCO.TEMPERATURE",
-    "MODEL.MOCO.SPLIT_BN_GROUPS",
+    "MODEL.MOCO.SPLIT_BN_SAMPLES_PER_GROUP",
     "INPUT.CANVAS_SIZE",
     "INPUT.COPY_PASTE.CROP_TRIES",
     "INPUT.MOCO.CROP_SIZE",
@@ -133,10 +134,8 @@ _POSITIVE = (
     "INPUT.BOX_AUG.FALLBACK_TOPK",
     "DATASETS.SYNTHETIC.NUM_IMAGES",
     "DATASETS.SYNTHETIC.IMAGE_SIZE",
-    "SOLVER.MAX_ITER",
     "SOLVER.IMS_PER_BATCH",
     "SOLVER.BASE_LR",
-    "SOLVER.CHECKPOINT_PERIOD",
     "LOG_PERIOD",
     # classic pretext tasks
     "MODEL.VGG.WIDTH",
@@ -162,6 +161,11 @@ _NON_NEGATIVE = (
     "MODEL.ROI_BOX_HEAD.NUM_CONV",
     "MODEL.ROI_BOX_HEAD.NUM_FC",
     "MODEL.MOCO.MLP_DIM",
+    "MODEL.MOCO.SPLIT_BN_GROUPS",
+    "SOLVER.MAX_ITER",
+    "SOLVER.EPOCHS",
+    "SOLVER.CHECKPOINT_PERIOD",
+    "SOLVER.CHECKPOINT_PERIOD_EPOCHS",
     "DATALOADER.NUM_WORKERS",
     "SOLVER.REFERENCE_BATCH_SIZE",
     "SOLVER.WEIGHT_DECAY",
@@ -301,6 +305,13 @@ def validate_config(cfg: CfgNode) -> None:
         fail("SOLVER.WEIGHT_DECAY_NORM", "a value >= 0, or -1 for SOLVER.WEIGHT_DECAY")
     if not 0.0 < cfg.SOLVER.GAMMA <= 1.0:
         fail("SOLVER.GAMMA", "a factor in (0, 1]")
+    if cfg.SOLVER.MAX_ITER == 0 and cfg.SOLVER.EPOCHS == 0:
+        fail("SOLVER.MAX_ITER", "iterations > 0, or 0 with SOLVER.EPOCHS > 0")
+    if cfg.SOLVER.CHECKPOINT_PERIOD == 0 and cfg.SOLVER.CHECKPOINT_PERIOD_EPOCHS == 0:
+        fail(
+            "SOLVER.CHECKPOINT_PERIOD",
+            "iterations > 0, or 0 with SOLVER.CHECKPOINT_PERIOD_EPOCHS > 0",
+        )
     if cfg.DATASETS.PRETRAIN == "":
         fail("DATASETS.PRETRAIN", "a folder, a COCO json, a .txt list of paths, or 'synthetic'")
     if cfg.MODEL.META_ARCHITECTURE in PRETEXT_METHODS:
