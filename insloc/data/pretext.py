@@ -27,6 +27,7 @@ class PretextDataset(_PretrainDataset):
         crop_size: side of the square crop.
         seed: base of every sample's generator.
         flip_prob: probability of a horizontal flip of the crop.
+        interpolation: "area" or "bilinear" for the resize (``insloc.data.copy_paste.resize``).
     """
 
     def __init__(
@@ -37,8 +38,9 @@ class PretextDataset(_PretrainDataset):
         crop_size: int = 224,
         seed: int = 0,
         flip_prob: float = 0.5,
+        interpolation: str = "area",
     ):
-        super().__init__(source, seed, flip_prob)
+        super().__init__(source, seed, flip_prob, interpolation)
         if resize and resize < crop_size:
             raise ValueError(f"resize ({resize}) must be 0 or at least crop_size ({crop_size})")
         self.resize = resize
@@ -52,6 +54,7 @@ class PretextDataset(_PretrainDataset):
             crop_size=cfg.INPUT.PRETEXT.CROP_SIZE,
             seed=cfg.SEED,
             flip_prob=cfg.INPUT.COLOR.FLIP_PROB,
+            interpolation=cfg.INPUT.RESIZE_INTERPOLATION,
         )
 
     def load_crop(self, index: int, rng: np.random.Generator, bad: list):
@@ -71,7 +74,7 @@ class PretextDataset(_PretrainDataset):
             return (top, left, side, side), choose_reduction(h, w, c * h / side, c * w / side)
 
         index, hw, crop, image = self._load_first_good(index, rng, bad, plan)
-        view = crop_resize(image, hw, crop, (c, c))
+        view = crop_resize(image, hw, crop, (c, c), self.interpolation)
         if rng.random() < self.flip_prob:
             view = np.ascontiguousarray(view[:, ::-1])
         return index, view
