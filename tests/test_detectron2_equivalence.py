@@ -113,7 +113,9 @@ def images():
         img = np.asarray(Image.fromarray(small).resize((w, h), Image.BICUBIC)).copy()
         for _ in range(3):
             x, y = rng.integers(0, w - 40), rng.integers(0, h - 40)
-            img[y : y + rng.integers(20, 40), x : x + rng.integers(20, 40)] = rng.integers(0, 256, 3)
+            img[y : y + rng.integers(20, 40), x : x + rng.integers(20, 40)] = rng.integers(
+                0, 256, 3
+            )
         out.append(img)
     return out
 

@@ -30,9 +30,10 @@ from torch import nn
 from ..engine.checkpoint import load_checkpoint
 from .detectron2_names import from_detectron2
 from .pickle_io import read_detectron2_pkl
-from .torchvision import convert_to_torchvision, detect_arch
+from .torchvision import detect_arch, pretraining_to_detector
 
-_RESNET_TRUNK = re.compile(r"^(conv1|bn1|layer[1-3])\.")
+# a torchvision ResNet state dict: stem and stages without prefix ("fc" is ignored)
+_RESNET = re.compile(r"^(conv1|bn1|layer[1-4])\.")
 
 
 @dataclass
@@ -41,8 +42,8 @@ class LoadReport:
 
     Attributes:
         path: the file ("" for random init).
-        kind: "random", "insloc pretraining (<arch>)", "torchvision", "detectron2" or
-            "insloc fine-tuning".
+        kind: "random", "insloc pretraining (<arch>)", "torchvision (ResNet)", "torchvision",
+            "detectron2" or "insloc fine-tuning".
         loaded: model keys that received a tensor from the file.
         missing: model keys the file has no tensor for (they keep their initialisation).
         unexpected: names from the file (after renaming) that the model does not have.
@@ -88,10 +89,10 @@ def load_detection_weights(
 def read_weights(path: str, model: nn.Module) -> Tuple[Dict[str, torch.Tensor], str]:
     """The tensors of ``path`` under the names of ``model``'s state dict, and the file's kind."""
     targets = list(model.state_dict())
+    detector = "c4" if any(k.startswith("roi_heads.res5.") for k in targets) else "fpn"
     if path.endswith(".pkl"):
-        return from_detectron2(_bare_detectron2_names(read_detectron2_pkl(path), targets)), (
-            "detectron2"
-        )
+        state = _bare_detectron2_names(read_detectron2_pkl(path), detector)
+        return from_detectron2(state), "detectron2"
     ckpt = load_checkpoint(path)
     if not isinstance(ckpt, dict) or not ckpt:
         raise ValueError(f"{path}: expected a checkpoint dict or a state dict of tensors")
@@ -99,13 +100,18 @@ def read_weights(path: str, model: nn.Module) -> Tuple[Dict[str, torch.Tensor], 
         state = _strip_module_prefix(ckpt["model"])
         if any(k.startswith("encoder_q.") for k in state):
             arch = detect_arch(state)
-            renamed = _torchvision_to_model(convert_to_torchvision(state, arch), targets)
-            return renamed, f"insloc pretraining ({arch})"
+            return pretraining_to_detector(state, detector), f"insloc pretraining ({arch})"
         return state, "insloc fine-tuning"
     state = _strip_module_prefix(ckpt)
     if not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ValueError(f"{path}: neither a checkpoint with a 'model' dict nor a state dict")
-    return _torchvision_to_model(state, targets), "torchvision"
+    if any(k.startswith("layer4.") for k in state) and all(
+        _RESNET.match(k) or k.startswith("fc.") for k in state
+    ):
+        # torchvision's ResNet file: the trunk of a MoCo-style checkpoint, placed the same way
+        trunk = {"encoder_q.backbone." + k: v for k, v in state.items() if _RESNET.match(k)}
+        return pretraining_to_detector(trunk, detector), "torchvision (ResNet)"
+    return state, "torchvision"
 
 
 def _strip_module_prefix(state: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
@@ -115,48 +121,15 @@ def _strip_module_prefix(state: Dict[str, torch.Tensor]) -> Dict[str, torch.Tens
     return state
 
 
-def _prefix_of(targets: List[str], suffix: str) -> Optional[str]:
-    """The prefix P with P + suffix a model key (the shortest one), or None."""
-    found = [k[: -len(suffix)] for k in targets if k.endswith(suffix)]
-    return min(found, key=len) if found else None
-
-
-def _torchvision_to_model(
-    state: Dict[str, torch.Tensor], targets: List[str]
-) -> Dict[str, torch.Tensor]:
-    """Place torchvision ResNet names (``conv1``, ``layer1``..``layer4``, no prefix) on the model's
-    trunk and res5, wherever the model keeps them; other names are kept as they are.
-
-    A C4 model keeps layer4 as its RoI head's res5, an FPN model in its trunk.
-    """
-    if not any(_RESNET_TRUNK.match(k) for k in state):
-        return state
-    trunk = _prefix_of(targets, "layer1.0.conv1.weight")
-    if trunk is None:
-        return state
-    res5 = trunk + "layer4." if trunk + "layer4.0.conv1.weight" in targets else None
-    res5 = res5 or (_prefix_of(targets, "res5.0.conv1.weight") or "") + "res5."
-    out = OrderedDict()
-    for k, v in state.items():
-        if _RESNET_TRUNK.match(k):
-            out[trunk + k] = v
-        elif k.startswith("layer4."):
-            out[res5 + k[len("layer4.") :]] = v
-        else:
-            out[k] = v
-    return out
-
-
 def _bare_detectron2_names(
-    state: Dict[str, torch.Tensor], targets: List[str]
+    state: Dict[str, torch.Tensor], detector: str
 ) -> Dict[str, torch.Tensor]:
     """MoCo's converter writes trunk names without "backbone." (``stem.*``, ``res2.*``..``res5.*``)
-    for detectron2's suffix matching; give them the full names of the model's architecture."""
+    for detectron2's suffix matching; give them the full names in a ``detector`` ("c4", "fpn")."""
     if not any(k.startswith(("stem.", "res2.")) for k in state):
         return state
-    fpn = any(".fpn." in k or k.startswith("backbone.fpn") for k in targets)
-    trunk = "backbone.bottom_up." if fpn else "backbone."
-    res5 = trunk if fpn else "roi_heads."
+    trunk = "backbone." if detector == "c4" else "backbone.bottom_up."
+    res5 = "roi_heads." if detector == "c4" else trunk
     out = OrderedDict()
     for k, v in state.items():
         if k.startswith(("stem.", "res2.", "res3.", "res4.")):
