@@ -83,7 +83,7 @@ _CHOICES = {
     "MODEL.BACKBONE.FREEZE_AT": (0, 1, 2, 3, 4, 5),
     "INPUT.FORMAT": ("RGB",),
     "INPUT.COPY_PASTE.BACKGROUNDS": ("dataset", "batch"),
-    "SOLVER.LR_SCHEDULER_NAME": ("WarmupCosineLR", "WarmupConstantLR"),
+    "SOLVER.LR_SCHEDULER_NAME": ("WarmupCosineLR", "WarmupConstantLR", "WarmupMultiStepLR"),
     "SOLVER.AMP.DTYPE": ("bfloat16", "float16"),
 }
 
@@ -135,6 +135,7 @@ _NON_NEGATIVE = (
     "SOLVER.WARMUP_ITERS",
     "TEST.INSTANCE_DISC_SAMPLES",
     "TEST.EVAL_PERIOD",
+    "TEST.PRECISE_BN.NUM_ITER",
     "VIS_SAMPLES",
     "SEED",
 )
@@ -252,6 +253,13 @@ def validate_config(cfg: CfgNode) -> None:
                 fail(key, f"names among MODEL.ROI_BOX_HEAD.IN_FEATURES {features}")
     if cfg.MODEL.RESNETS.NORM == "GN" and cfg.MODEL.RESNETS.WIDTH % 32:
         fail("MODEL.RESNETS.WIDTH", "a multiple of 32 with MODEL.RESNETS.NORM 'GN'")
+    steps = list(cfg.SOLVER.STEPS)
+    if steps != sorted(steps) or any(s <= 0 for s in steps):
+        fail("SOLVER.STEPS", "increasing positive iterations")
+    if cfg.SOLVER.WEIGHT_DECAY_NORM < 0 and cfg.SOLVER.WEIGHT_DECAY_NORM != -1:
+        fail("SOLVER.WEIGHT_DECAY_NORM", "a value >= 0, or -1 for SOLVER.WEIGHT_DECAY")
+    if not 0.0 < cfg.SOLVER.GAMMA <= 1.0:
+        fail("SOLVER.GAMMA", "a factor in (0, 1]")
     if cfg.DATASETS.PRETRAIN == "":
         fail("DATASETS.PRETRAIN", "a folder, a COCO json, a .txt list of paths, or 'synthetic'")
 
