@@ -155,18 +155,22 @@ def d2_inputs():
 
 
 def _run(pair):
+    """Both models on the same inputs; the RPNs' outputs are captured during the same pass."""
     arch, d2, ours, _ = pair
-    d2_inputs_ = d2_inputs()
-    our_inputs = [dict(x, image=x["image"].clone()) for x in d2_inputs_]
+    theirs_in = d2_inputs()
+    ours_in = [dict(x, image=x["image"].clone()) for x in theirs_in]
+    proposals = {}
+    hooks = [
+        d2.proposal_generator.register_forward_hook(
+            lambda m, i, out: proposals.update(d2=[p.proposal_boxes.tensor for p in out[0]])
+        ),
+        ours.rpn.register_forward_hook(lambda m, i, out: proposals.update(ours=out[0])),
+    ]
     with torch.no_grad():
-        d2_images = d2.preprocess_image(d2_inputs_)
-        d2_features = d2.backbone(d2_images.tensor)
-        d2_props, _ = d2.proposal_generator(d2_images, d2_features, None)
-        d2_out = d2(d2_inputs_)
-        batch, sizes = ours.preprocess(our_inputs)
-        our_props, _ = ours.rpn(ours.backbone(batch), sizes)
-        our_out = ours(our_inputs)
-    return d2_props, d2_out, our_props, our_out
+        d2_out, our_out = d2(theirs_in), ours(ours_in)
+    for h in hooks:
+        h.remove()
+    return proposals["d2"], d2_out, proposals["ours"], our_out
 
 
 @pytest.fixture(scope="module")
@@ -177,7 +181,6 @@ def outputs(pair):
 def test_same_proposals(outputs):
     arch, (d2_props, _, our_props, _) = outputs
     for theirs, ours in zip(d2_props, our_props):
-        theirs = theirs.proposal_boxes.tensor
         assert len(ours) == len(theirs) > 100
         diff = (ours - theirs).abs().max().item()
         print(f"{arch} proposals: {len(ours)}, max |diff| {diff:.2e} px")
