@@ -15,6 +15,9 @@ from insloc.transfer.torchvision import convert_to_torchvision
 from insloc.transfer.weights import load_detection_weights
 
 from .conftest import config_path
+from .test_convert import _cli
+
+convert = _cli()
 
 PRETRAIN = {"fpn": "quick/insloc_tiny_FPN.yaml", "c4": "quick/insloc_tiny_C4.yaml"}
 CLASS_DEPENDENT = {
@@ -76,8 +79,9 @@ def _equal_where_loaded(model, expected):
 @pytest.mark.parametrize("arch", ["c4", "fpn"])
 def test_pkl_round_trip_loads_every_tensor(tmp_path, arch, caplog):
     source = detector(arch, seed=0)
-    path = str(tmp_path / "model.pkl")
-    write_detectron2_pkl(to_detectron2(source.state_dict()), path)
+    checkpoint, path = str(tmp_path / "model_final.pth"), str(tmp_path / "model.pkl")
+    atomic_save({"model": source.state_dict(), "iteration": 10}, checkpoint)
+    convert([checkpoint, path, "--to", "detectron2"])  # the converter's writer
     target = detector(arch, seed=1)
     with caplog.at_level(logging.INFO):
         report = load_detection_weights(target, path, logging.getLogger("test"))
@@ -106,12 +110,17 @@ def test_moco_style_bare_names_land_in_trunk_and_res5(tmp_path):
 
 
 @pytest.mark.parametrize("arch", ["c4", "fpn"])
-def test_pretraining_checkpoint_loads_the_whole_trunk(tmp_path, arch):
+@pytest.mark.parametrize("exported", [False, True])
+def test_pretraining_checkpoint_loads_the_whole_trunk(tmp_path, arch, exported):
     path = str(tmp_path / "model_final.pth")
     pretrained = pretraining_checkpoint(arch, path)
+    if exported:  # the same weights through tools/convert_checkpoint.py --to detectron2
+        convert([path, str(tmp_path / "pre.pkl"), "--to", "detectron2"])
+        path = str(tmp_path / "pre.pkl")
     model = detector(arch, seed=1)
     report = load_detection_weights(model, path)
-    assert report.kind == f"insloc pretraining ({arch})" and report.unexpected == []
+    kind = "detectron2" if exported else f"insloc pretraining ({arch})"
+    assert report.kind == kind and report.unexpected == []
     transfers = (
         ("backbone.", "roi_heads.res5.") if arch == "c4" else ("backbone.", "roi_heads.box_head.")
     )
