@@ -207,3 +207,12 @@ def test_same_detections_and_masks(outputs):
         )
         assert box_diff < 1e-3 and score_diff < 1e-4
         assert iou.min() > 0.99
+
+
+def test_insloc_test_resize_gives_detectron2_pixels():
+    transforms = pytest.importorskip("insloc.data.detection.transforms")
+    for img in images():
+        h, w = img.shape[:2]
+        ours = transforms.ResizeFlip(h, w, *transforms.resize_shape(h, w, MIN_SIZE, MAX_SIZE))
+        theirs = T.ResizeShortestEdge(MIN_SIZE, MAX_SIZE).get_transform(img).apply_image(img)
+        assert np.array_equal(ours.apply_image(img), theirs)
