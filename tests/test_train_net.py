@@ -107,9 +107,10 @@ def test_two_processes_finish_with_identical_weights(tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     r0 = torch.load(tmp_path / "rank0.pth", weights_only=True)
     r1 = torch.load(tmp_path / "rank1.pth", weights_only=True)
-    for k, v in r0["model"].items():
-        assert torch.equal(v, r1["model"][k]), k
-    assert r0["sync_bn_layers"] > 0  # SyncBN recipes become SyncBatchNorm under DDP only
+    for k, v in r0["model"].items():  # BN statistics are per process on CPU (no SyncBN there)
+        if not k.endswith(("running_mean", "running_var", "num_batches_tracked")):
+            assert torch.equal(v, r1["model"][k]), k
+    assert r0["sync_bn_layers"] == 0 and "SyncBN on CPU" in proc.stdout + proc.stderr
     assert "synthetic_test" in r0["history"][3] and r1["history"] == {}  # gathered on rank 0
 
 
