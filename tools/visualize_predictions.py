@@ -51,9 +51,8 @@ def main(argv=None) -> int:
 def visualize(cfg, dataset_name: str, num: int, score_thresh: float, output: str) -> str:
     """Run MODEL.WEIGHTS on the first ``num`` images of ``dataset_name`` and draw the results."""
     from insloc.data.detection import build_detection_test_loader
-    from insloc.transfer.weights import load_detection_weights
-
     from insloc.modeling import build_model
+    from insloc.transfer.weights import load_detection_weights
 
     device = resolve_device(cfg.MODEL.DEVICE)
     model = build_model(cfg).to(device).eval()
