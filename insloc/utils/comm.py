@@ -67,3 +67,15 @@ def all_reduce_sum(values: dict) -> dict:
         return {k: float(v) for k, v in values.items()}
     means = all_reduce_mean(values)
     return {k: v * get_world_size() for k, v in means.items()}
+
+
+def all_gather_object(obj) -> list:
+    """Every process's ``obj`` (any picklable object) as a list in rank order; [obj] in one process.
+
+    Pickles through the backend: for small control data (names, counts), never for tensors.
+    """
+    if get_world_size() == 1:
+        return [obj]
+    gathered = [None] * get_world_size()
+    dist.all_gather_object(gathered, obj)
+    return gathered
