@@ -5,7 +5,7 @@ from .build import (
     build_pretrain_dataset,
     build_pretrain_loader,
     collate_samples,
-    worker_loader_kwargs,
+    worker_options,
 )
 from .color import ColorAugmentation, hflip
 from .copy_paste import PastePlan, sample_crop, sample_paste_plan, sample_paste_size
@@ -47,5 +47,5 @@ __all__ = [
     "sample_paste_plan",
     "sample_paste_size",
     "sample_rng",
-    "worker_loader_kwargs",
+    "worker_options",
 ]

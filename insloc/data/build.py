@@ -21,7 +21,7 @@ __all__ = [
     "build_pretrain_dataset",
     "build_pretrain_loader",
     "collate_samples",
-    "worker_loader_kwargs",
+    "worker_options",
 ]
 
 
@@ -85,33 +85,6 @@ def _process_exists(pid: int) -> bool:
     return True
 
 
-def worker_loader_kwargs(num_workers: int, prefetch_factor: int, log_dir: str = "", rank: int = 0):
-    """DataLoader keyword arguments for ``num_workers`` > 0 background workers (any insloc loader).
-
-    Workers start from a fresh interpreter (forkserver), not a fork of a process whose OpenMP,
-    OpenCV or CUDA state may be mid-use (forked workers deadlock there); they are persistent,
-    write to the run's log and exit within moments of the process that built the loader, even when
-    it is SIGKILLed (the OOM killer, a preemption).
-
-    Args:
-        num_workers: DATALOADER.NUM_WORKERS; 0 returns {} (loading in the training process).
-        prefetch_factor: batches prefetched per worker.
-        log_dir: folder whose log.txt the workers append to ("" = console only).
-        rank: this process's rank (names its log file).
-    """
-    if num_workers == 0:
-        return {}
-    return dict(
-        num_workers=num_workers,
-        multiprocessing_context="forkserver",
-        persistent_workers=True,
-        prefetch_factor=prefetch_factor,
-        worker_init_fn=partial(
-            _worker_init, output_dir=log_dir, rank=rank, trainer_pid=os.getpid()
-        ),
-    )
-
-
 def collate_samples(samples: list) -> dict:
     """Collate sample dicts into one batch dict; "bad_files" (each sample's list of the files it
     had to skip) becomes one flat list, since the lists differ in length."""
@@ -154,11 +127,39 @@ def build_pretrain_loader(
         dataset,
         batch_sampler=sampler,
         collate_fn=collate_samples,
+        **worker_options(cfg, log_dir, rank),
+    )
+
+
+def worker_options(cfg, log_dir: str = "", rank: int = 0, persistent: bool = True) -> dict:
+    """DataLoader keyword arguments for DATALOADER.* workers, shared by every loader of insloc.
+
+    Args:
+        cfg: the config (DATALOADER.*, SEED).
+        log_dir: folder whose log.txt the workers append to ("" = console only).
+        rank: this process, for the workers' log.
+        persistent: keep the workers between iterations over the loader (training streams).
+    """
+    workers = cfg.DATALOADER.NUM_WORKERS
+    extra = {}
+    if workers > 0:
+        extra = dict(
+            # Workers start from a fresh interpreter (forkserver), not a fork of a process whose
+            # OpenMP, OpenCV or CUDA state may be mid-use: forked workers deadlock there.
+            multiprocessing_context="forkserver",
+            persistent_workers=persistent,
+            prefetch_factor=cfg.DATALOADER.PREFETCH_FACTOR,
+            # The workers exit within moments of this process, even when it is SIGKILLed alone
+            # (the OOM killer, a preemption): see _exit_with.
+            worker_init_fn=partial(
+                _worker_init, output_dir=log_dir, rank=rank, trainer_pid=os.getpid()
+            ),
+        )
+    return dict(
+        num_workers=workers,
         pin_memory=bool(cfg.DATALOADER.PIN_MEMORY and torch.cuda.is_available()),
         # Samples draw from their own (SEED, epoch, index) generators; a private generator keeps
         # the loader from consuming the global torch RNG, which a resumed run restores exactly.
         generator=torch.Generator().manual_seed(cfg.SEED),
-        **worker_loader_kwargs(
-            cfg.DATALOADER.NUM_WORKERS, cfg.DATALOADER.PREFETCH_FACTOR, log_dir, rank
-        ),
+        **extra,
     )

@@ -70,10 +70,7 @@ def all_reduce_sum(values: dict) -> dict:
 
 
 def all_gather_object(obj) -> list:
-    """Every process's ``obj`` (any picklable object) as a list in rank order; [obj] in one process.
-
-    Pickles through the backend: for small control data (names, counts), never for tensors.
-    """
+    """Every process's picklable ``obj``, in rank order (``[obj]`` in one process)."""
     if get_world_size() == 1:
         return [obj]
     gathered = [None] * get_world_size()
