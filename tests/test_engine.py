@@ -276,3 +276,18 @@ def test_flags_may_follow_the_overrides():
         default_argument_parser("x"), ["SOLVER.BASE_LR", "-0.5", "--resume", "OUTPUT_DIR", "o"]
     )
     assert args.resume and args.opts == ["SOLVER.BASE_LR", "-0.5", "OUTPUT_DIR", "o"]
+
+
+def test_bad_files_read_from_collated_and_list_batches():
+    from insloc.data import collate_samples
+    from insloc.engine.trainer import _bad_files
+
+    samples = [
+        {"x": torch.zeros(2), "bad_files": []},
+        {"x": torch.ones(2), "bad_files": ["a.jpg", "b.jpg"]},
+        {"x": torch.ones(2), "bad_files": ["a.jpg"]},
+    ]
+    batch = collate_samples([dict(s) for s in samples])  # pretraining: one collated dict
+    assert batch["x"].shape == (3, 2) and batch["bad_files"] == ["a.jpg", "b.jpg", "a.jpg"]
+    assert _bad_files(batch) == ["a.jpg", "b.jpg", "a.jpg"]
+    assert _bad_files(samples) == ["a.jpg", "b.jpg", "a.jpg"]  # detection: a list of samples
