@@ -17,10 +17,10 @@ $(STAMP): setup.py
 	$(PYTHON) -m pip install -q -e ".[dev,bench]"
 	@touch $(STAMP)
 
-# A short InsLoc pretraining of a tiny R-FPN on synthetic scenes (about 2 minutes on 2 CPU cores).
+# The whole loop on synthetic scenes: a short InsLoc pretraining of a tiny R-FPN, then a tiny
+# Mask R-CNN fine-tuned from random init and from that checkpoint (minutes on 2 CPU cores).
 demo: install
-	$(PYTHON) tools/pretrain_net.py --config-file configs/quick/insloc_tiny_FPN_demo.yaml \
-		OUTPUT_DIR output/demo_$$(date +%Y%m%d_%H%M%S)
+	$(PYTHON) tools/run_demo.py --output-dir output/demo_$$(date +%Y%m%d_%H%M%S)
 
 test: install
 	$(PYTHON) -m pytest -q tests

@@ -16,7 +16,7 @@ def test_clean_demo_removes_demo_outputs_and_nothing_else(tmp_path):
     dry = subprocess.run(
         ["make", "-n", "-C", str(tmp_path), "demo"], capture_output=True, text=True, check=True
     )
-    assert "OUTPUT_DIR output/demo_$(date +%Y%m%d_%H%M%S)" in dry.stdout
+    assert "--output-dir output/demo_$(date +%Y%m%d_%H%M%S)" in dry.stdout
 
     out = tmp_path / "output"
     for run in ("demo_20260101_120000", "demo_20260102_080000"):
