@@ -1,8 +1,9 @@
-"""Pretraining networks: backbones, RoI pooling, heads and the pretext methods (MoCo, InsLoc,
-RotNet, Jigsaw, RelativeLoc, Exemplar)."""
+"""Networks: backbones, RoI pooling, heads, the pretext methods (MoCo, InsLoc, RotNet, Jigsaw,
+RelativeLoc, Exemplar) and the detectors."""
 
 from .backbone import BACKBONE_REGISTRY, build_backbone
 from .build import META_ARCH_REGISTRY, build_model
+from .detection import GeneralizedRCNN
 from .exemplar import Exemplar
 from .insloc import InsLoc, RoIEncoder
 from .jigsaw import Jigsaw
@@ -14,6 +15,7 @@ __all__ = [
     "BACKBONE_REGISTRY",
     "META_ARCH_REGISTRY",
     "Exemplar",
+    "GeneralizedRCNN",
     "GlobalEncoder",
     "InsLoc",
     "Jigsaw",

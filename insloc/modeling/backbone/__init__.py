@@ -4,7 +4,7 @@ from .build import BACKBONE_REGISTRY, build_backbone
 from .exemplar_cnn import ExemplarCNN
 from .fpn import ResNetFPN
 from .nin import NIN
-from .resnet import ResNet, build_res5, build_resnet
+from .resnet import ResNet, build_res5, build_resnet, freeze_stages
 from .resnet_v2 import ResNetV2
 from .revnet import ReversibleBlock, RevNet
 from .taps import PRE_LOGITS, TappedTrunk
@@ -25,4 +25,5 @@ __all__ = [
     "build_backbone",
     "build_res5",
     "build_resnet",
+    "freeze_stages",
 ]
