@@ -14,9 +14,9 @@ BACKBONE_REGISTRY = Registry("BACKBONE")
 BACKBONE_REGISTRY.__doc__ = __doc__
 
 
-def _trunk(cfg, num_stages: int):
+def _trunk(cfg, num_stages: int, **kwargs):
     r = cfg.MODEL.RESNETS
-    return build_resnet(r.DEPTH, r.WIDTH, r.NORM, num_stages=num_stages)
+    return build_resnet(r.DEPTH, r.WIDTH, r.NORM, num_stages=num_stages, **kwargs)
 
 
 @BACKBONE_REGISTRY.register()
@@ -33,8 +33,9 @@ def resnet_c4(cfg) -> nn.Module:
 
 @BACKBONE_REGISTRY.register()
 def resnet(cfg) -> nn.Module:
-    """The whole trunk, output "res5" (MoCo v2 pools it globally)."""
-    return _trunk(cfg, 4)
+    """The whole trunk, output "res5" (MoCo v2 pools it globally); MODEL.RESNETS.RES5_DILATION 2
+    keeps res5 at stride 16 (dense introspection)."""
+    return _trunk(cfg, 4, res5_dilation=cfg.MODEL.RESNETS.RES5_DILATION)
 
 
 def build_backbone(cfg) -> nn.Module:
