@@ -202,3 +202,18 @@ def test_broken_images_are_skipped_counted_and_left_untouched(tool, tmp_path):
     log = (out / "log.txt").read_text()  # the data workers write to the run's log as well
     assert "skipping unreadable image" in log and ("empty.jpg" in log or "notes.jpg" in log)
     assert {p.name: p.read_bytes() for p in images.iterdir()} == before
+
+
+def test_multistep_schedule_with_warmup():
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.02)
+    sched = WarmupLR(opt, max_iter=30, steps=(10, 20), gamma=0.1, warmup_iters=5, warmup_factor=0.1)
+    lrs = []
+    for _ in range(30):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs[0] == pytest.approx(0.002) and lrs[5] == pytest.approx(0.02)
+    assert lrs[9] == pytest.approx(0.02) and lrs[10] == pytest.approx(0.002)
+    assert lrs[19] == pytest.approx(0.002) and lrs[20] == pytest.approx(0.0002)
+    with pytest.raises(ValueError, match="increasing"):
+        WarmupLR(opt, max_iter=30, steps=(20, 10))

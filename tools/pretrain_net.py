@@ -15,7 +15,7 @@ from insloc.utils import comm
 
 
 def main(args, cfg) -> int:
-    from insloc.engine.trainer import PretrainTrainer
+    from insloc.engine.pretrain import PretrainTrainer
 
     try:
         logger = default_setup(cfg, args)

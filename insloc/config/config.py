@@ -78,7 +78,7 @@ _CHOICES = {
     "MODEL.ROI_BOX_HEAD.NORM": ("BN", "SyncBN", "GN", ""),
     "INPUT.FORMAT": ("RGB",),
     "INPUT.COPY_PASTE.BACKGROUNDS": ("dataset", "batch"),
-    "SOLVER.LR_SCHEDULER_NAME": ("WarmupCosineLR", "WarmupConstantLR"),
+    "SOLVER.LR_SCHEDULER_NAME": ("WarmupCosineLR", "WarmupConstantLR", "WarmupMultiStepLR"),
     "SOLVER.AMP.DTYPE": ("bfloat16", "float16"),
 }
 
@@ -223,6 +223,11 @@ def validate_config(cfg: CfgNode) -> None:
                 fail(key, f"names among MODEL.ROI_BOX_HEAD.IN_FEATURES {features}")
     if cfg.MODEL.RESNETS.NORM == "GN" and cfg.MODEL.RESNETS.WIDTH % 32:
         fail("MODEL.RESNETS.WIDTH", "a multiple of 32 with MODEL.RESNETS.NORM 'GN'")
+    steps = list(cfg.SOLVER.STEPS)
+    if steps != sorted(steps) or any(s <= 0 for s in steps):
+        fail("SOLVER.STEPS", "increasing positive iterations")
+    if not 0.0 < cfg.SOLVER.GAMMA <= 1.0:
+        fail("SOLVER.GAMMA", "a factor in (0, 1]")
     if cfg.DATASETS.PRETRAIN == "":
         fail("DATASETS.PRETRAIN", "a folder, a COCO json, a .txt list of paths, or 'synthetic'")
     _validate_dense(cfg, fail)

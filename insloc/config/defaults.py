@@ -179,8 +179,11 @@ _C.SOLVER.REFERENCE_BATCH_SIZE = 256
 _C.SOLVER.MOMENTUM = 0.9
 _C.SOLVER.NESTEROV = True
 _C.SOLVER.WEIGHT_DECAY = 1e-4
-# "WarmupCosineLR" (to 0 at MAX_ITER) or "WarmupConstantLR".
+# "WarmupCosineLR" (to 0 at MAX_ITER), "WarmupConstantLR" or "WarmupMultiStepLR" (STEPS, GAMMA).
 _C.SOLVER.LR_SCHEDULER_NAME = "WarmupCosineLR"
+# WarmupMultiStepLR: iterations at which the lr is multiplied by GAMMA (increasing).
+_C.SOLVER.STEPS = ()
+_C.SOLVER.GAMMA = 0.1
 # Linear warm-up length in iterations and starting factor (0 iterations: no warm-up).
 _C.SOLVER.WARMUP_ITERS = 0
 _C.SOLVER.WARMUP_FACTOR = 0.001
