@@ -317,3 +317,6 @@ _C.MATCHING.WARP_PAIRS = 50
 _C.MATCHING.WARP_KEYPOINTS = 20
 _C.MATCHING.WARP_SEED = 0
 _C.MATCHING.SYNTHETIC_IMAGES = 50
+# Dense training: pairs of DATASETS.TEST matched before training, every TEST.EVAL_PERIOD
+# iterations and at the end (0: no evaluation during training).
+_C.TEST.MATCHING_PAIRS = 0
