@@ -25,11 +25,11 @@ import torch
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from insloc.config import load_config  # noqa: E402
 from dense_match.datasets import build_matching_dataset  # noqa: E402
 from dense_match.evaluate import evaluate_matching, resolve_protocol  # noqa: E402
 from dense_match.model import build_dense_model  # noqa: E402
 from dense_match.trainer import DenseTrainer  # noqa: E402
+from insloc.config import load_config  # noqa: E402
 
 
 def _default_warp_folder() -> str:
@@ -135,21 +135,24 @@ def main() -> int:
             print(f"  {name} on {dname}: PCK@0.1 {r['pck@0.1']:.1f}", flush=True)
 
     print()
-    header = f"{'features':<38}{'dataset':<26}{'PCK@.05':>8}{'PCK@.1':>8}{'PCK@.15':>8}{'pairs/s':>9}{'AUC':>7}"
+    header = f"{'features':<38}{'dataset':<26}" + "".join(
+        f"{c:>8}" for c in ("PCK@.05", "PCK@.1", "PCK@.15", "pairs/s", "AUC")
+    )
     print(header)
     print("-" * len(header))
     for name, dname, r in results:
         auc = f"{r['sigma_auc']:.3f}" if r["sigma_auc"] is not None else "-"
         print(
             f"{name:<38}{dname:<26}{r['pck@0.05']:>8.1f}{r['pck@0.1']:>8.1f}{r['pck@0.15']:>8.1f}"
-            f"{r['pairs_per_sec']:>9.2f}{auc:>7}"
+            f"{r['pairs_per_sec']:>8.2f}{auc:>8}"
         )
     seen = {}
     for _, dname, r in results:
         seen[dname] = (r["norm"], r["resize"], r["average"], r["pairs"], r["keypoints"])
     for dname, (norm, resize, average, pairs, kps) in seen.items():
         print(
-            f"{dname}: PCK normalised by {norm}, {resize} pixels, {average}; {pairs} pairs, {kps} keypoints"
+            f"{dname}: PCK normalised by {norm}, {resize} pixels, {average}; "
+            f"{pairs} pairs, {kps} keypoints"
         )
     if not args.checkpoint:
         print("insloc checkpoint: not measured (pass --checkpoint)")

@@ -1,4 +1,5 @@
-"""Synthetic warps with exact correspondences: a random homography composed with a thin-plate spline.
+"""Synthetic warps with exact correspondences: a random homography composed with a thin-plate
+spline.
 
 A :class:`Warp` is stored as the map from warped-image pixels v to source-image pixels u
 (``backward``), which is what rendering needs (every output pixel samples the source). ``forward``

@@ -13,7 +13,6 @@ Missing trunk weights are an error; a head the file lacks keeps its random initi
 
 import logging
 
-import torch
 from torch import nn
 
 from insloc.engine.checkpoint import load_checkpoint

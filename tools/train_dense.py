@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Train a dense head (probabilistic introspection or AnchorNet): one process, or many under torchrun.
+"""Train a dense head (probabilistic introspection or AnchorNet) in one process or under torchrun.
 
 python tools/train_dense.py --config-file configs/matching/introspection_R50_dilated.yaml
 torchrun --nproc_per_node 8 tools/train_dense.py --config-file ... [--resume] [KEY VALUE ...]

@@ -2,8 +2,8 @@
 """Draw transferred keypoints (green: correct at --alpha, red: wrong) and the sigma map of pairs
 of DATASETS.TEST as PNG files in OUTPUT_DIR/matches/.
 
-python tools/visualize_matches.py --config-file configs/matching/introspection_R50_dilated.yaml --num-pairs 8 \\
-    MODEL.WEIGHTS out/model_final.pth DATASETS.TEST ../shared/data/PF-WILLOW
+python tools/visualize_matches.py --config-file configs/matching/introspection_R50_dilated.yaml \\
+    --num-pairs 8 MODEL.WEIGHTS out/model_final.pth DATASETS.TEST ../shared/data/PF-WILLOW
 """
 
 import argparse

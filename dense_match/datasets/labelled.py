@@ -102,7 +102,7 @@ class LabelledImages(torch.utils.data.Dataset):
                 logger.warning("skipping unreadable image: %s", e)
                 bad += 1
                 if bad >= 50:
-                    raise RuntimeError("50 consecutive unreadable images; check the data")
+                    raise RuntimeError("50 consecutive unreadable images; check the data") from e
                 index = int(rng.integers(len(self.items)))
         image = cv2.resize(image, (self.size, self.size), interpolation=cv2.INTER_AREA)
         if rng.random() < self.flip_prob:

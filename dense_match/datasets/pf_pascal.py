@@ -51,7 +51,7 @@ def _floats(text: str) -> np.ndarray:
 
 
 class PFPascal(PairDataset):
-    """Args: root (see the module docstring); pairs_csv: a pair list CSV ("" = <root>/test_pairs.csv)."""
+    """Args: root (module docstring); pairs_csv: the pair list ("": <root>/test_pairs.csv)."""
 
     name = "pf-pascal"
 
