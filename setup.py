@@ -16,6 +16,7 @@ setup(
         "tqdm>=4.60",
         "tensorboard>=2.10",
         "matplotlib>=3.5",
+        "scipy>=1.9,<2",
     ],
     extras_require={
         "dev": ["pytest>=7", "black>=24", "ruff>=0.4"],

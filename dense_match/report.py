@@ -40,7 +40,8 @@ def format_table(result: dict) -> str:
     ]
     width = max([len("all")] + [len(c) for c in result["per_class"]]) + 2
     lines.append(f"{'class':<{width}}" + "".join(f"{a.upper():>10}" for a in alphas))
-    for cat, values in result["per_class"].items():
+    classes = result["per_class"] if list(result["per_class"]) != ["all"] else {}
+    for cat, values in classes.items():
         lines.append(f"{cat:<{width}}" + "".join(f"{values[a]:>10.1f}" for a in alphas))
     lines.append(f"{'all':<{width}}" + "".join(f"{result[a]:>10.1f}" for a in alphas))
     return "\n".join(lines)
