@@ -116,6 +116,7 @@ _NON_NEGATIVE = (
     "SOLVER.WARMUP_ITERS",
     "TEST.INSTANCE_DISC_SAMPLES",
     "TEST.EVAL_PERIOD",
+    "TEST.PRECISE_BN.NUM_ITER",
     "VIS_SAMPLES",
     "SEED",
 )
@@ -226,6 +227,8 @@ def validate_config(cfg: CfgNode) -> None:
     steps = list(cfg.SOLVER.STEPS)
     if steps != sorted(steps) or any(s <= 0 for s in steps):
         fail("SOLVER.STEPS", "increasing positive iterations")
+    if cfg.SOLVER.WEIGHT_DECAY_NORM < 0 and cfg.SOLVER.WEIGHT_DECAY_NORM != -1:
+        fail("SOLVER.WEIGHT_DECAY_NORM", "a value >= 0, or -1 for SOLVER.WEIGHT_DECAY")
     if not 0.0 < cfg.SOLVER.GAMMA <= 1.0:
         fail("SOLVER.GAMMA", "a factor in (0, 1]")
     if cfg.DATASETS.PRETRAIN == "":

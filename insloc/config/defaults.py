@@ -23,6 +23,10 @@ _C.MODEL.PIXEL_STD = [58.395, 57.12, 57.375]
 # Use the channels_last memory format on CUDA (faster convolutions with AMP).
 _C.MODEL.CHANNELS_LAST = True
 
+# Initial weights of a fine-tuning run: an insloc pretraining or fine-tuning checkpoint, a
+# torchvision-format state dict file, a detectron2 .pkl, or "" (random init). See README.
+_C.MODEL.WEIGHTS = ""
+
 _C.MODEL.BACKBONE = CN()
 # Backbone builder in insloc.modeling.BACKBONE_REGISTRY: "resnet_fpn", "resnet_c4" or "resnet".
 _C.MODEL.BACKBONE.NAME = "resnet_fpn"
@@ -179,6 +183,12 @@ _C.SOLVER.REFERENCE_BATCH_SIZE = 256
 _C.SOLVER.MOMENTUM = 0.9
 _C.SOLVER.NESTEROV = True
 _C.SOLVER.WEIGHT_DECAY = 1e-4
+# Weight decay of normalisation layers' parameters; -1 uses WEIGHT_DECAY (MoCo's pretraining),
+# detection recipes set 0.0 (detectron2's default).
+_C.SOLVER.WEIGHT_DECAY_NORM = -1.0
+# Scale MAX_ITER, STEPS, WARMUP_ITERS, CHECKPOINT_PERIOD and TEST.EVAL_PERIOD (given for
+# REFERENCE_BATCH_SIZE images, like BASE_LR) to IMS_PER_BATCH, keeping the epochs (train_net.py).
+_C.SOLVER.SCALE_ITERS_WITH_BATCH = False
 # "WarmupCosineLR" (to 0 at MAX_ITER), "WarmupConstantLR" or "WarmupMultiStepLR" (STEPS, GAMMA).
 _C.SOLVER.LR_SCHEDULER_NAME = "WarmupCosineLR"
 # WarmupMultiStepLR: iterations at which the lr is multiplied by GAMMA (increasing).
@@ -203,6 +213,11 @@ _C.TEST = CN()
 _C.TEST.INSTANCE_DISC_SAMPLES = 0
 # Iterations between evaluations (0: only before and after training).
 _C.TEST.EVAL_PERIOD = 0
+_C.TEST.PRECISE_BN = CN()
+# Fine-tuning: recompute BN statistics on NUM_ITER training batches before each evaluation
+# (detectron2's PreciseBN; on in the transfer protocol's configs).
+_C.TEST.PRECISE_BN.ENABLED = False
+_C.TEST.PRECISE_BN.NUM_ITER = 200
 
 # ---------------------------------------------------------------------------------------------
 # Misc

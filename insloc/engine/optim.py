@@ -13,9 +13,33 @@ def scaled_lr(cfg) -> float:
     return cfg.SOLVER.BASE_LR * (cfg.SOLVER.IMS_PER_BATCH / ref if ref else 1.0)
 
 
+_NORM_TYPES = (
+    torch.nn.modules.batchnorm._BatchNorm,
+    torch.nn.GroupNorm,
+    torch.nn.LayerNorm,
+    torch.nn.LocalResponseNorm,
+)
+
+
 def build_optimizer(cfg, model: torch.nn.Module) -> torch.optim.Optimizer:
-    """SGD over the trainable (query-side) parameters; weight decay on all of them, as MoCo does."""
-    params = [p for p in model.parameters() if p.requires_grad]
+    """SGD over the trainable parameters.
+
+    Weight decay is SOLVER.WEIGHT_DECAY on every parameter, except those of normalisation layers,
+    which get SOLVER.WEIGHT_DECAY_NORM when it is set (>= 0; detectron2's default for fine-tuning is
+    0.0) and WEIGHT_DECAY otherwise (-1, MoCo's pretraining: decay on all parameters).
+    """
+    norm_decay = cfg.SOLVER.WEIGHT_DECAY_NORM
+    if norm_decay < 0:
+        params = [p for p in model.parameters() if p.requires_grad]
+    else:
+        norm_params, other, seen = [], [], set()
+        for module in model.modules():
+            for p in module.parameters(recurse=False):
+                if not p.requires_grad or id(p) in seen:
+                    continue
+                seen.add(id(p))
+                (norm_params if isinstance(module, _NORM_TYPES) else other).append(p)
+        params = [{"params": other}, {"params": norm_params, "weight_decay": norm_decay}]
     return torch.optim.SGD(
         params,
         lr=scaled_lr(cfg),
@@ -89,3 +113,59 @@ def build_lr_scheduler(cfg, optimizer, max_iter: int = None) -> WarmupLR:
         warmup_iters=cfg.SOLVER.WARMUP_ITERS,
         warmup_factor=cfg.SOLVER.WARMUP_FACTOR,
     )
+
+
+# Iteration counts that a recipe gives for SOLVER.REFERENCE_BATCH_SIZE images per iteration.
+_ITER_KEYS = (
+    "SOLVER.MAX_ITER",
+    "SOLVER.WARMUP_ITERS",
+    "SOLVER.CHECKPOINT_PERIOD",
+    "TEST.EVAL_PERIOD",
+)
+
+
+def scale_schedule_to_batch(cfg):
+    """A recipe's schedule rescaled to the run's batch (detectron2's REFERENCE_WORLD_SIZE rule, by
+    batch size instead of by number of GPUs).
+
+    With SOLVER.SCALE_ITERS_WITH_BATCH, a recipe's BASE_LR and its iteration counts (MAX_ITER,
+    STEPS, WARMUP_ITERS, CHECKPOINT_PERIOD, TEST.EVAL_PERIOD) are those of REFERENCE_BATCH_SIZE
+    images per iteration. A run with IMS_PER_BATCH images multiplies the iteration counts by
+    REFERENCE_BATCH_SIZE / IMS_PER_BATCH (rounded) and the learning rate by the inverse, so it
+    trains the same number of epochs with the same schedule shape.
+
+    Returns:
+        (cfg, message): a frozen config whose values are the run's (REFERENCE_BATCH_SIZE becomes
+        IMS_PER_BATCH, so scaling it again changes nothing) and a line for the log, or the config
+        unchanged and "" when nothing scales.
+    """
+    ref, batch = cfg.SOLVER.REFERENCE_BATCH_SIZE, cfg.SOLVER.IMS_PER_BATCH
+    if not cfg.SOLVER.SCALE_ITERS_WITH_BATCH or not ref or ref == batch:
+        return cfg, ""
+    factor = ref / batch
+    cfg = cfg.clone()
+    cfg.defrost()
+    scaled = []
+    for key in _ITER_KEYS:
+        node, leaf = _node(cfg, key)
+        old = node[leaf]
+        node[leaf] = max(1, int(round(old * factor))) if old else 0
+        scaled.append(f"{key} {old} -> {node[leaf]}")
+    cfg.SOLVER.STEPS = tuple(int(round(s * factor)) for s in cfg.SOLVER.STEPS)
+    scaled.append(f"SOLVER.STEPS -> {list(cfg.SOLVER.STEPS)}")
+    cfg.SOLVER.BASE_LR = cfg.SOLVER.BASE_LR * batch / ref
+    cfg.SOLVER.REFERENCE_BATCH_SIZE = batch
+    cfg.freeze()
+    message = (
+        f"schedule scaled from the recipe's {ref} to {batch} images per iteration "
+        f"(SOLVER.SCALE_ITERS_WITH_BATCH): lr {cfg.SOLVER.BASE_LR:g}, " + ", ".join(scaled)
+    )
+    return cfg, message
+
+
+def _node(cfg, key):
+    *parents, leaf = key.split(".")
+    node = cfg
+    for part in parents:
+        node = node[part]
+    return node, leaf

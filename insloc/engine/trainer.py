@@ -202,7 +202,13 @@ class Trainer:
     # ------------------------------------------------------------------ training
     def _evaluate_and_record(self, iteration: int) -> dict:
         was_training = self.model.training
-        result = self.evaluate(iteration)
+        # Evaluation may draw random numbers (precise BN runs training-mode forwards): it must not
+        # move the training stream, or a run resumed after an evaluation would diverge.
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            state = random.getstate()
+            result = self.evaluate(iteration)
+            random.setstate(state)
         self.model.train(was_training)
         if result:
             self.history[iteration] = result
