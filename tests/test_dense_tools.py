@@ -123,3 +123,25 @@ def test_eval_matching_bad_input_is_one_line(capsys, opts, message):
     stderr = capsys.readouterr().err
     assert stderr.startswith("error:") and message in stderr
     assert len(stderr.strip().splitlines()) == 1
+
+
+def test_weights_from_an_insloc_pretraining_checkpoint(tmp_path):
+    from dense_match.model import build_dense_model
+    from insloc.config import load_config
+    from insloc.engine.checkpoint import atomic_save
+    from insloc.modeling import build_model
+
+    moco = build_model(load_config(os.path.join(ROOT, "configs/quick/moco_v2_tiny.yaml")))
+    path = tmp_path / "moco.pth"
+    atomic_save({"model": moco.state_dict(), "meta_arch": "MoCo"}, str(path))
+    cfg = load_config(
+        os.path.join(ROOT, EVAL),
+        ["MODEL.RESNETS.DEPTH", "18", "MODEL.RESNETS.WIDTH", "16", "MODEL.WEIGHTS", str(path)],
+    )
+    model = build_dense_model(cfg)
+    trunk = model.features.trunk.state_dict()
+    source = moco.state_dict()
+    assert all(torch.equal(v, source["encoder_q.backbone." + k]) for k, v in trunk.items())
+    bad = load_config(os.path.join(ROOT, EVAL), ["MODEL.WEIGHTS", str(path)])  # width 8, R50
+    with pytest.raises(ValueError, match="does not fit"):
+        build_dense_model(bad)
