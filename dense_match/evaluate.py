@@ -104,6 +104,7 @@ def evaluate_matching(
     """
     model.eval()
     meter = PCKMeter(alphas, protocol["average"])
+    by_difficulty = {}  # (flag, value) -> PCKMeter, for SPair-71k's difficulty flags
     n = len(dataset) if not max_pairs else min(max_pairs, len(dataset))
     bad, sig, ok = 0, [], []
     start = time.perf_counter()
@@ -124,6 +125,9 @@ def evaluate_matching(
                 bbox = corners.ravel().tolist()
         length = norm_size(protocol["norm"], gt, size, bbox)
         correct = meter.add(pred, gt, length, size, pair["category"], res["src_valid"])
+        for flag, value in pair.get("difficulty", {}).items():
+            m = by_difficulty.setdefault((flag, value), PCKMeter(alphas, protocol["average"]))
+            m.add(pred, gt, length, size, pair["category"], res["src_valid"])
         keep = visible(gt, size) & res["src_valid"]
         sig.append(res["sigma_at_pred"][keep])
         ok.append(correct[keep, list(alphas).index(0.1) if 0.1 in alphas else 0])
@@ -132,6 +136,11 @@ def evaluate_matching(
     out.update(meter.summary())
     out.update(protocol)
     out["method"] = method
+    if by_difficulty:
+        out["per_difficulty"] = {
+            f"{flag}={value}": {k: v for k, v in m.summary().items() if k.startswith("pck@")}
+            for (flag, value), m in sorted(by_difficulty.items())
+        }
     out["pairs_per_sec"] = (n - bad) / elapsed if elapsed > 0 else float("nan")
     out["bad_images"] = bad
     sig = np.concatenate(sig) if sig else np.zeros(0)

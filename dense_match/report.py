@@ -38,10 +38,13 @@ def format_table(result: dict) -> str:
         f"PCK normalised by {result['norm']} ({NORM_DESCRIPTIONS[result['norm']]}), "
         f"{result['resize']} pixels, {result['average'].replace('_', '-')} average",
     ]
-    width = max([len("all")] + [len(c) for c in result["per_class"]]) + 2
+    names = [*result["per_class"], *result.get("per_difficulty", {}), "all"]
+    width = max(len(c) for c in names) + 2
     lines.append(f"{'class':<{width}}" + "".join(f"{a.upper():>10}" for a in alphas))
     classes = result["per_class"] if list(result["per_class"]) != ["all"] else {}
     for cat, values in classes.items():
         lines.append(f"{cat:<{width}}" + "".join(f"{values[a]:>10.1f}" for a in alphas))
     lines.append(f"{'all':<{width}}" + "".join(f"{result[a]:>10.1f}" for a in alphas))
+    for name, values in result.get("per_difficulty", {}).items():
+        lines.append(f"{name:<{width}}" + "".join(f"{values[a]:>10.1f}" for a in alphas))
     return "\n".join(lines)

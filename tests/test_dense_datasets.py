@@ -11,7 +11,11 @@ import scipy.io
 
 from dense_match.datasets import PFPascal, PFWillow, SPair71k
 from dense_match.datasets.build import build_matching_dataset
+from dense_match.evaluate import evaluate_matching, resolve_protocol
+from dense_match.features import DenseFeatures
+from dense_match.model import DenseModel
 from insloc.config import load_config
+from insloc.modeling.backbone import build_resnet
 
 
 def _image(path, h=40, w=60):
@@ -118,6 +122,14 @@ def test_spair_pairs_and_difficulty(tmp_path):
     assert pair["difficulty"] == {
         "viewpoint_variation": 1, "scale_variation": 2, "truncation": 0, "occlusion": 1
     }  # fmt: skip
+    # evaluated under SPair's protocol, with a PCK per difficulty flag value
+    model = DenseModel(DenseFeatures(build_resnet(50, 8, "BN", out_features=["res3"])))
+    result = evaluate_matching(model, ds, resolve_protocol(cfg, ds.name), side=32)
+    assert (result["norm"], result["average"]) == ("bbox", "per_image")
+    assert set(result["per_difficulty"]) == {
+        "viewpoint_variation=1", "scale_variation=2", "truncation=0", "occlusion=1"
+    }  # fmt: skip
+    assert result["per_difficulty"]["occlusion=1"]["pck@0.1"] == result["pck@0.1"]
 
 
 def test_unknown_folder_names_the_layouts(tmp_path):
