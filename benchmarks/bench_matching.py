@@ -72,11 +72,8 @@ def main() -> int:
         "TEST.MATCHING_PAIRS", "0", "DATALOADER.NUM_WORKERS", "0", "LOG_PERIOD", "10",
         "MATCHING.WARP_PAIRS", str(args.warp_pairs),
     ]  # fmt: skip
-    scale = args.size / 224  # the papers' pixel distances at 224, scaled to this input
-    intro = [
-        "DENSE.INTROSPECTION.NUM_POINTS", "300", "DENSE.INTROSPECTION.NEG_DIST", str(30 * scale),
-        "DATASETS.DENSE_TRAIN", args.train_images,
-    ]  # fmt: skip
+    # NEG_DIST stays 30 px: with the stride fixed at 16 it is the papers' ~2 map cells at any size.
+    intro = ["DENSE.INTROSPECTION.NUM_POINTS", "300", "DATASETS.DENSE_TRAIN", args.train_images]
     anchor = ["DENSE.ANCHORNET.NUM_CLASSES", "80", "DENSE.ANCHORNET.NUM_FILTERS", "4"]
     anchor += ["DATASETS.DENSE_TRAIN", args.coco_json, "DENSE.FEATURES.REDUCE_DIM", "64"]
     rows = [
