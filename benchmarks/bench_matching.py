@@ -76,6 +76,7 @@ def main() -> int:
     intro = ["DENSE.INTROSPECTION.NUM_POINTS", "300", "DATASETS.DENSE_TRAIN", args.train_images]
     anchor = ["DENSE.ANCHORNET.NUM_CLASSES", "80", "DENSE.ANCHORNET.NUM_FILTERS", "4"]
     anchor += ["DATASETS.DENSE_TRAIN", args.coco_json, "DENSE.FEATURES.REDUCE_DIM", "64"]
+    anchor += ["DATASETS.IMAGE_ROOT", args.train_images]
     rows = [
         ("random (untrained introspection net)", "introspection_R50_dilated.yaml", intro, None),
         (

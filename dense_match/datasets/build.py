@@ -58,5 +58,6 @@ def build_train_dataset(cfg, train_data: str):
             cfg.DENSE.INPUT_SIZE,
             cfg.SEED,
             num_synthetic=cfg.DATASETS.SYNTHETIC.NUM_IMAGES,
+            image_root=cfg.DATASETS.IMAGE_ROOT,
         )
     raise ValueError(f"unknown head training data {train_data!r}")

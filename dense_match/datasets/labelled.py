@@ -33,8 +33,11 @@ class LabelledImages(torch.utils.data.Dataset):
         self.flip_prob = flip_prob
 
     @classmethod
-    def from_path(cls, path: str, size: int, seed: int = 0, num_synthetic: int = 2048):
-        """``path``: "synthetic", a folder with one sub-folder per class, or a COCO json."""
+    def from_path(
+        cls, path: str, size: int, seed: int = 0, num_synthetic: int = 2048, image_root: str = ""
+    ):
+        """``path``: "synthetic", a folder with one sub-folder per class, or a COCO json whose
+        ``file_name``s are relative to ``image_root`` ("" = the json's folder)."""
         if path == "synthetic":
             from insloc.data import CLASS_NAMES
 
@@ -65,9 +68,9 @@ class LabelledImages(torch.utils.data.Dataset):
             labels = {}
             for a in coco.get("annotations", []):
                 labels.setdefault(a["image_id"], set()).add(contiguous[a["category_id"]])
-            folder = os.path.dirname(path)
+            folder = image_root or os.path.dirname(path)
             items = [
-                (_coco_path(folder, im["file_name"]), sorted(labels[im["id"]]))
+                (os.path.join(folder, im["file_name"]), sorted(labels[im["id"]]))
                 for im in coco["images"]
                 if im["id"] in labels
             ]
@@ -114,13 +117,3 @@ class LabelledImages(torch.utils.data.Dataset):
             "labels": torch.from_numpy(target),  # classes, 0/1
             "num_bad": torch.tensor(bad),
         }
-
-
-def _coco_path(folder: str, file_name: str) -> str:
-    for candidate in (
-        os.path.join(folder, file_name),
-        os.path.join(folder, "..", "train2017", file_name),
-    ):
-        if os.path.isfile(candidate):
-            return candidate
-    return os.path.join(folder, file_name)

@@ -17,7 +17,7 @@ import numpy as np
 
 from insloc.data.image_io import BadImageError, read_image
 
-__all__ = ["PairDataset", "hflip_points", "load_image"]
+__all__ = ["BadImageError", "PairDataset", "hflip_points", "require_file"]
 
 
 class PairDataset:
@@ -34,8 +34,9 @@ class PairDataset:
     def __getitem__(self, i: int) -> dict:
         r = dict(self.records[i])
         flip = r.pop("flip", False)
-        r["src_image"] = load_image(r.pop("src_path"))
-        r["trg_image"] = load_image(r.pop("trg_path"))
+        # read_image raises BadImageError naming the file; the evaluator skips and counts it
+        r["src_image"] = read_image(r.pop("src_path"))
+        r["trg_image"] = read_image(r.pop("trg_path"))
         if flip:
             # A flipped pair mirrors both images and their annotations.
             r["src_kps"] = hflip_points(r["src_kps"], r["src_image"].shape[1])
@@ -55,16 +56,8 @@ def hflip_points(kps: np.ndarray, width: int) -> np.ndarray:
     return out
 
 
-def load_image(path: str) -> np.ndarray:
-    """Decode ``path`` (RGB); raises BadImageError naming the file."""
-    return read_image(path)
-
-
 def require_file(path: str, what: str) -> str:
     """``path`` if it is a file, else a FileNotFoundError naming it and what refers to it."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{what} names {path!r}, which does not exist")
     return path
-
-
-__all__ += ["BadImageError", "require_file"]

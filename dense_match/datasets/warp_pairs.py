@@ -142,22 +142,30 @@ class WarpTrainingPairs(torch.utils.data.Dataset):
             raise RuntimeError(f"{MAX_CONSECUTIVE_FAILURES} consecutive unreadable images")
         s = self.size
         image = cv2.resize(image, (s, s), interpolation=cv2.INTER_AREA)
-        while True:
+        for _ in range(100):
             warp = random_warp(rng, (s, s), **self.warp)
             v, u = _points_inside(rng, warp, self.num_points, (s, s))
             if len(v) == self.num_points:
                 break
+        else:
+            raise ValueError(
+                f"100 random warps in a row left under {self.num_points} points inside the image; "
+                "lower DENSE.WARP.HOMOGRAPHY or DENSE.WARP.TPS"
+            )
         warped = warp.render(image)
         if self.color is not None:
             warped = self.color(warped, rng)
-        chw = lambda a: torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)))  # noqa: E731
         return {
-            "image": chw(image),  # 3 x S x S uint8
-            "warped": chw(warped),  # 3 x S x S uint8
+            "image": _chw(image),  # 3 x S x S uint8
+            "warped": _chw(warped),  # 3 x S x S uint8
             "points": torch.from_numpy(u.astype(np.float32)),  # P x 2 in the image
             "warped_points": torch.from_numpy(v.astype(np.float32)),  # P x 2 in the warp
             "num_bad": torch.tensor(bad),
         }
+
+
+def _chw(image: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
 
 
 def warp_kwargs(cfg) -> dict:

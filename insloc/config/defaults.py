@@ -246,7 +246,8 @@ _C.MODEL.RESNETS.RES5_DILATION = 1
 # (synthetic warps of insloc's synthetic scenes).
 _C.DATASETS.TEST = ""
 # Dense training images. Introspection: any DATASETS.PRETRAIN source (warped pairs are made from
-# it); AnchorNet: a folder per class, a COCO json (image-level labels), or "synthetic".
+# it); AnchorNet: a folder per class, a COCO json (image-level labels; file names relative to
+# DATASETS.IMAGE_ROOT), or "synthetic".
 _C.DATASETS.DENSE_TRAIN = "synthetic"
 
 _C.DENSE = CN()
