@@ -21,7 +21,9 @@ def draw_matches(pair: dict, pred: np.ndarray, correct: np.ndarray, sigma=None, 
     if sigma is not None:
         norm = (sigma - sigma.min()) / max(float(sigma.max() - sigma.min()), 1e-12)
         heat = cv2.applyColorMap((255 * norm).astype(np.uint8), cv2.COLORMAP_VIRIDIS)
-        panels.append(cv2.resize(heat[..., ::-1], (trg.shape[1], height), cv2.INTER_NEAREST))
+        panels.append(
+            cv2.resize(heat[..., ::-1], (trg.shape[1], height), interpolation=cv2.INTER_NEAREST)
+        )
     canvas = np.ascontiguousarray(np.concatenate(panels, axis=1))
     offset = src.shape[1]
     for p, q, ok in zip(pair["src_kps"], pred, correct):
