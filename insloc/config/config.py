@@ -257,7 +257,6 @@ _DENSE_POSITIVE = (
     "DENSE.ANCHORNET.NUM_FILTERS",
     "DENSE.ANCHORNET.FILTER_SIZE",
     "DENSE.ANCHORNET.AE_DIM",
-    "DENSE.WARP.TPS_GRID",
     "MATCHING.TEMPERATURE",
     "MATCHING.WARP_PAIRS",
     "MATCHING.WARP_KEYPOINTS",
@@ -294,6 +293,8 @@ def _validate_dense(cfg: CfgNode, fail) -> None:
         fail("DENSE.INTROSPECTION.NEG_DIST", "a distance above DENSE.INTROSPECTION.POS_DIST")
     if len(cfg.DENSE.ANCHORNET.LOSS_WEIGHTS) != 4 or min(cfg.DENSE.ANCHORNET.LOSS_WEIGHTS) < 0:
         fail("DENSE.ANCHORNET.LOSS_WEIGHTS", "four non-negative weights")
+    if cfg.DENSE.WARP.TPS_GRID < 2:
+        fail("DENSE.WARP.TPS_GRID", "at least 2 (a 2 x 2 lattice of control points)")
     if len(cfg.DENSE.WARP.COLOR_JITTER) != 4 or min(cfg.DENSE.WARP.COLOR_JITTER) < 0:
         fail("DENSE.WARP.COLOR_JITTER", "four non-negative strengths")
     if cfg.MODEL.RESNETS.RES5_DILATION == 2 and (
