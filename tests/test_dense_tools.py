@@ -145,3 +145,26 @@ def test_weights_from_an_insloc_pretraining_checkpoint(tmp_path):
     bad = load_config(os.path.join(ROOT, EVAL), ["MODEL.WEIGHTS", str(path)])  # width 8, R50
     with pytest.raises(ValueError, match="does not fit"):
         build_dense_model(bad)
+
+
+@pytest.mark.parametrize(
+    "opts, message",
+    [
+        (["DENSE.WARP.TPS_GRID", "1"], "DENSE.WARP.TPS_GRID = 1: expected at least 2"),
+        (["DENSE.INTROSPECTION.NEG_DIST", "0.5"], "above DENSE.INTROSPECTION.POS_DIST"),
+        (["MATCHING.PCK_NORM", "box"], "'image', 'bbox', 'kps', 'kps_padded'"),
+        (["DENSE.HEAD", "Foo"], "'Introspection', 'AnchorNet', ''"),
+    ],
+)
+def test_dense_config_errors_name_the_key(opts, message):
+    from insloc.config import ConfigError, load_config
+
+    with pytest.raises(ConfigError, match=message):
+        load_config(os.path.join(ROOT, EVAL), opts)
+
+
+def test_dilation_needs_the_plain_resnet_backbone():
+    from insloc.config import ConfigError, load_config
+
+    with pytest.raises(ConfigError, match="MODEL.RESNETS.RES5_DILATION"):
+        load_config("", ["MODEL.RESNETS.RES5_DILATION", "2"])  # defaults: InsLoc R-FPN
