@@ -13,10 +13,10 @@ $(STAMP): setup.py
 	$(PYTHON) -m pip install -q -e ".[dev,bench]"
 	@touch $(STAMP)
 
-# A short InsLoc pretraining of a tiny R-FPN on synthetic scenes (a few minutes on 2 CPU cores).
+# The whole loop on synthetic scenes: a short InsLoc pretraining of a tiny R-FPN, then a tiny
+# Mask R-CNN fine-tuned from random init and from that checkpoint (minutes on 2 CPU cores).
 demo: install
-	$(PYTHON) tools/pretrain_net.py --config-file configs/quick/insloc_tiny_FPN_demo.yaml \
-		OUTPUT_DIR output/demo_$$(date +%Y%m%d_%H%M%S)
+	$(PYTHON) tools/run_demo.py --output-dir output/demo_$$(date +%Y%m%d_%H%M%S)
 	@echo "Keypoint matching next (README: Dense features and keypoint matching):"
 	@echo "  $(PYTHON) tools/eval_matching.py   # synthetic warps, random ResNet-50 features"
 	@echo "  $(PYTHON) tools/train_dense.py --config-file configs/matching/introspection_R50_dilated.yaml OUTPUT_DIR output/introspection"

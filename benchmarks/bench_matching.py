@@ -121,7 +121,7 @@ def main() -> int:
         model.eval()
         for dname, spec in datasets:
             cfg.defrost()
-            cfg.DATASETS.TEST = spec
+            cfg.DATASETS.TEST = (spec,)
             cfg.freeze()
             ds = build_matching_dataset(cfg)
             if dname == "PF-WILLOW":

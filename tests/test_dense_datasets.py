@@ -17,6 +17,10 @@ from dense_match.model import DenseModel
 from insloc.config import load_config
 from insloc.modeling.backbone import build_resnet
 
+from .conftest import ROOT
+
+DENSE_EVAL = os.path.join(ROOT, "configs", "quick", "dense_eval_tiny.yaml")
+
 
 def _image(path, h=40, w=60):
     os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -113,7 +117,7 @@ def test_spair_pairs_and_difficulty(tmp_path):
         "viewpoint_variation": 1, "scale_variation": 2, "truncation": 0, "occlusion": 1,
     }  # fmt: skip
     (folder / "000001-a-b:cat.json").write_text(json.dumps(ann))
-    cfg = load_config("", ["DATASETS.TEST", str(tmp_path)])
+    cfg = load_config(DENSE_EVAL, ["DATASETS.TEST", str(tmp_path)])
     ds = build_matching_dataset(cfg)
     assert isinstance(ds, SPair71k) and len(ds) == 1
     pair = ds[0]
@@ -133,6 +137,6 @@ def test_spair_pairs_and_difficulty(tmp_path):
 
 
 def test_unknown_folder_names_the_layouts(tmp_path):
-    cfg = load_config("", ["DATASETS.TEST", str(tmp_path)])
+    cfg = load_config(DENSE_EVAL, ["DATASETS.TEST", str(tmp_path)])
     with pytest.raises(FileNotFoundError, match="PF-PASCAL.*SPair-71k.*PF-WILLOW.*warp:"):
         build_matching_dataset(cfg)

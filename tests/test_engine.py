@@ -1,6 +1,7 @@
 """End-to-end runs of tools/pretrain_net.py on the quick configs (tiny networks, CPU)."""
 
 import json
+import logging
 import math
 import os
 import signal
@@ -15,7 +16,7 @@ import torch
 
 from insloc.config import load_config
 from insloc.engine.checkpoint import atomic_save, load_checkpoint
-from insloc.engine.optim import WarmupLR, scaled_lr
+from insloc.engine.optim import WarmupLR, scaled_lr, schedule_in_iterations
 
 from .conftest import ROOT
 
@@ -217,6 +218,41 @@ def test_multistep_schedule_with_warmup():
     assert lrs[19] == pytest.approx(0.002) and lrs[20] == pytest.approx(0.0002)
     with pytest.raises(ValueError, match="increasing"):
         WarmupLR(opt, max_iter=30, steps=(20, 10))
+
+
+def test_recipe_keeps_its_epochs_when_the_batch_changes():
+    recipe = os.path.join(ROOT, "configs/pretrain/insloc_R50_FPN_200ep.yaml")
+    n = 256 * 40  # images per epoch
+    lengths = {}
+    for batch in (64, 128, 256):
+        cfg = load_config(recipe, ["SOLVER.IMS_PER_BATCH", batch])
+        max_iter, period, why = schedule_in_iterations(cfg, n)
+        assert max_iter * batch == 200 * n and period * batch == 5 * n  # 200 epochs, ckpt every 5
+        assert f"{max_iter:,} iterations" in why and "SOLVER.EPOCHS 200" in why
+        lengths[batch] = max_iter
+    assert lengths[64] == 4 * lengths[256]
+    # ImageNet at the official batch: the published 1,000,800 iterations.
+    assert schedule_in_iterations(load_config(recipe), 1281167)[0] == 1000800
+    # An explicit SOLVER.MAX_ITER (and CHECKPOINT_PERIOD) wins over the epochs.
+    cfg = load_config(recipe, ["SOLVER.MAX_ITER", 1000, "SOLVER.CHECKPOINT_PERIOD", 300])
+    max_iter, period, why = schedule_in_iterations(cfg, n)
+    assert (max_iter, period) == (1000, 300) and "given" in why
+    # Without a dataset size (a training with no epochs), iterations must be given.
+    with pytest.raises(ValueError, match="SOLVER.MAX_ITER is 0"):
+        schedule_in_iterations(load_config(recipe), None)
+
+
+def test_trainer_derives_iterations_from_epochs(tmp_path, caplog):
+    from insloc.engine.pretrain import PretrainTrainer
+
+    opts = ["SOLVER.MAX_ITER", 0, "SOLVER.EPOCHS", 3, "DATASETS.SYNTHETIC.NUM_IMAGES", 100]
+    opts += ["SOLVER.IMS_PER_BATCH", 16, "MODEL.DEVICE", "cpu", "OUTPUT_DIR", str(tmp_path)]
+    cfg = load_config(os.path.join(ROOT, "configs/quick/moco_v2_tiny.yaml"), opts)
+    with caplog.at_level(logging.INFO, logger="insloc.trainer"):
+        trainer = PretrainTrainer(cfg)
+    assert trainer.max_iter == trainer.scheduler.max_iter == 3 * (100 // 16)
+    assert trainer.checkpoint_period == cfg.SOLVER.CHECKPOINT_PERIOD
+    assert any("= 18 iterations" in r.getMessage() for r in caplog.records)
 
 
 def test_schedule_scales_with_the_batch_and_keeps_the_epochs():

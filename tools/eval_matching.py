@@ -49,10 +49,8 @@ def main(argv=None) -> int:
         max_pairs=m.MAX_PAIRS,
     )
     if not result["pairs"]:
-        print(
-            f"error: no pair of {cfg.DATASETS.TEST or 'the synthetic default'} could be evaluated",
-            file=sys.stderr,
-        )
+        name = cfg.DATASETS.TEST[0] if cfg.DATASETS.TEST else "the synthetic default"
+        print(f"error: no pair of {name} could be evaluated", file=sys.stderr)
         return 2
     path = write_pck_json(result, cfg.OUTPUT_DIR)
     print(format_table(result))

@@ -19,9 +19,10 @@ LAYOUTS = (
 
 
 def build_matching_dataset(cfg):
-    """The benchmark named by ``DATASETS.TEST`` ("" = synthetic warps of synthetic scenes)."""
+    """The benchmark named by ``DATASETS.TEST`` (one entry; none = synthetic warps of synthetic
+    scenes)."""
     m = cfg.MATCHING
-    spec = cfg.DATASETS.TEST
+    spec = cfg.DATASETS.TEST[0] if cfg.DATASETS.TEST else ""
     if spec == "" or spec.startswith("warp:"):
         if spec:
             source = build_image_source(spec[len("warp:") :])

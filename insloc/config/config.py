@@ -4,6 +4,7 @@ A recipe is a yaml file with an optional ``_BASE_`` (a path relative to the file
 it changes. Mistakes are reported as a one-line :class:`ConfigError` naming the file or key.
 """
 
+import ast
 import os
 
 import yaml
@@ -38,6 +39,8 @@ def load_config(config_file: str = "", opts=()) -> CfgNode:
     if len(opts) % 2:
         raise ConfigError(f"overrides must be KEY VALUE pairs; {opts[-1]!r} has no value")
     opts = _ints_to_floats(cfg, opts)
+    opts = _strings_to_tuples(cfg, opts)
+    opts = _scalars_to_tuples(cfg, opts)
     try:
         cfg.merge_from_list(opts)
     except (KeyError, ValueError, TypeError, AssertionError) as e:
@@ -60,6 +63,38 @@ def _ints_to_floats(cfg: CfgNode, opts: list) -> list:
     return out
 
 
+def _scalars_to_tuples(cfg: CfgNode, opts: list) -> list:
+    """Let ``INPUT.MIN_SIZE_TRAIN 800`` and ``DATASETS.TRAIN voc_2007_trainval`` mean
+    one-element tuples: a single value for a tuple key is no mistake."""
+    out = list(opts)
+    for i in range(0, len(out), 2):
+        node = cfg
+        for part in str(out[i]).split("."):
+            node = node.get(part) if isinstance(node, CfgNode) else None
+        if not isinstance(node, tuple) or not isinstance(out[i + 1], str):
+            continue
+        try:
+            value = ast.literal_eval(out[i + 1])
+        except (ValueError, SyntaxError):
+            value = out[i + 1]
+        if not isinstance(value, (tuple, list)):
+            out[i + 1] = repr((value,))
+    return out
+
+
+def _strings_to_tuples(cfg: CfgNode, opts: list) -> list:
+    """Let ``DATASETS.TEST x`` mean ``('x',)``: one name for a tuple-of-names key is no mistake."""
+    out = list(opts)
+    for i in range(0, len(out), 2):
+        node = cfg
+        for part in str(out[i]).split("."):
+            node = node.get(part) if isinstance(node, CfgNode) else None
+        value = str(out[i + 1])
+        if isinstance(node, tuple) and not value.lstrip().startswith(("(", "[")):
+            out[i + 1] = repr((value,))
+    return out
+
+
 def _one_line(e: BaseException) -> str:
     text = str(e.args[0]) if len(e.args) == 1 else str(e)
     return (
@@ -78,6 +113,7 @@ _CHOICES = {
     "MODEL.ROI_BOX_HEAD.NORM": ("BN", "SyncBN", "GN", ""),
     "INPUT.FORMAT": ("RGB",),
     "INPUT.COPY_PASTE.BACKGROUNDS": ("dataset", "batch"),
+    "INPUT.RESIZE_INTERPOLATION": ("area", "bilinear"),
     "SOLVER.LR_SCHEDULER_NAME": ("WarmupCosineLR", "WarmupConstantLR", "WarmupMultiStepLR"),
     "SOLVER.AMP.DTYPE": ("bfloat16", "float16"),
 }
@@ -91,7 +127,7 @@ _POSITIVE = (
     "MODEL.MOCO.DIM",
     "MODEL.MOCO.QUEUE_SIZE",
     "MODEL.MOCO.TEMPERATURE",
-    "MODEL.MOCO.SPLIT_BN_GROUPS",
+    "MODEL.MOCO.SPLIT_BN_SAMPLES_PER_GROUP",
     "INPUT.CANVAS_SIZE",
     "INPUT.COPY_PASTE.CROP_TRIES",
     "INPUT.MOCO.CROP_SIZE",
@@ -99,10 +135,8 @@ _POSITIVE = (
     "INPUT.BOX_AUG.FALLBACK_TOPK",
     "DATASETS.SYNTHETIC.NUM_IMAGES",
     "DATASETS.SYNTHETIC.IMAGE_SIZE",
-    "SOLVER.MAX_ITER",
     "SOLVER.IMS_PER_BATCH",
     "SOLVER.BASE_LR",
-    "SOLVER.CHECKPOINT_PERIOD",
     "LOG_PERIOD",
 )
 _NON_NEGATIVE = (
@@ -110,6 +144,11 @@ _NON_NEGATIVE = (
     "MODEL.ROI_BOX_HEAD.NUM_CONV",
     "MODEL.ROI_BOX_HEAD.NUM_FC",
     "MODEL.MOCO.MLP_DIM",
+    "MODEL.MOCO.SPLIT_BN_GROUPS",
+    "SOLVER.MAX_ITER",
+    "SOLVER.EPOCHS",
+    "SOLVER.CHECKPOINT_PERIOD",
+    "SOLVER.CHECKPOINT_PERIOD_EPOCHS",
     "DATALOADER.NUM_WORKERS",
     "SOLVER.REFERENCE_BATCH_SIZE",
     "SOLVER.WEIGHT_DECAY",
@@ -231,9 +270,62 @@ def validate_config(cfg: CfgNode) -> None:
         fail("SOLVER.WEIGHT_DECAY_NORM", "a value >= 0, or -1 for SOLVER.WEIGHT_DECAY")
     if not 0.0 < cfg.SOLVER.GAMMA <= 1.0:
         fail("SOLVER.GAMMA", "a factor in (0, 1]")
+    if cfg.SOLVER.MAX_ITER == 0 and cfg.SOLVER.EPOCHS == 0:
+        fail("SOLVER.MAX_ITER", "iterations > 0, or 0 with SOLVER.EPOCHS > 0")
+    if cfg.SOLVER.CHECKPOINT_PERIOD == 0 and cfg.SOLVER.CHECKPOINT_PERIOD_EPOCHS == 0:
+        fail(
+            "SOLVER.CHECKPOINT_PERIOD",
+            "iterations > 0, or 0 with SOLVER.CHECKPOINT_PERIOD_EPOCHS > 0",
+        )
     if cfg.DATASETS.PRETRAIN == "":
         fail("DATASETS.PRETRAIN", "a folder, a COCO json, a .txt list of paths, or 'synthetic'")
+    _validate_detection_data(cfg)
     _validate_dense(cfg, fail)
+
+
+# ---------------------------------------------------------------------------------------------
+# Detection data (fine-tuning)
+# ---------------------------------------------------------------------------------------------
+_DETECTION_DATA_CHOICES = {
+    "INPUT.MIN_SIZE_TRAIN_SAMPLING": ("choice", "range"),
+    "INPUT.RANDOM_FLIP": ("horizontal", "none"),
+}
+_DETECTION_DATA_POSITIVE = (
+    "INPUT.MAX_SIZE_TRAIN",
+    "INPUT.MAX_SIZE_TEST",
+    "DATASETS.SYNTHETIC.NUM_TEST_IMAGES",
+)
+
+
+def _validate_detection_data(cfg: CfgNode) -> None:
+    from ..data.detection.catalog import is_dataset_name  # the catalog imports the data stack
+
+    def fail(key, expected):
+        raise ConfigError(f"{key} = {_get(cfg, key)!r}: expected {expected}")
+
+    for key, choices in _DETECTION_DATA_CHOICES.items():
+        if _get(cfg, key) not in choices:
+            fail(key, "one of " + ", ".join(repr(c) for c in choices))
+    for key in _DETECTION_DATA_POSITIVE:
+        if not _get(cfg, key) > 0:
+            fail(key, "a value > 0")
+    if not cfg.INPUT.MIN_SIZE_TEST >= 0:
+        fail("INPUT.MIN_SIZE_TEST", "a value >= 0 (0 keeps the original size)")
+    sizes = cfg.INPUT.MIN_SIZE_TRAIN
+    if not sizes or any(not isinstance(s, int) or s <= 0 for s in sizes):
+        fail("INPUT.MIN_SIZE_TRAIN", "a tuple of positive integers")
+    if cfg.INPUT.MIN_SIZE_TRAIN_SAMPLING == "range" and (len(sizes) != 2 or sizes[0] > sizes[1]):
+        fail("INPUT.MIN_SIZE_TRAIN", "(low, high) with low <= high for sampling 'range'")
+    # A dense config's DATASETS.TEST is a matching benchmark (checked in _validate_dense).
+    dense = cfg.MODEL.META_ARCHITECTURE == "Dense"
+    for key in ("DATASETS.TRAIN",) if dense else ("DATASETS.TRAIN", "DATASETS.TEST"):
+        for name in _get(cfg, key):
+            if not isinstance(name, str) or not is_dataset_name(name):
+                fail(
+                    key,
+                    f"dataset names (see README 'Detection data') or COCO json paths "
+                    f"'x.json[:image_root]'; {name!r} is neither",
+                )
 
 
 # ------------------------------------------------------------------ dense features and matching
@@ -285,6 +377,8 @@ def _validate_dense(cfg: CfgNode, fail) -> None:
     for key in ("DENSE.ANCHORNET.AE_DROPOUT", "DENSE.WARP.COLOR_PROB"):
         if not 0.0 <= _get(cfg, key) <= 1.0:
             fail(key, "a value in [0, 1]")
+    if cfg.MODEL.META_ARCHITECTURE == "Dense" and len(cfg.DATASETS.TEST) > 1:
+        fail("DATASETS.TEST", "one matching benchmark (a dataset root or warp:<folder>) or none")
     layers = list(cfg.DENSE.FEATURES.LAYERS)
     stages = ("res2", "res3", "res4", "res5")
     if not layers or any(f not in stages for f in layers) or len(set(layers)) != len(layers):

@@ -80,8 +80,9 @@ _C.MODEL.MOCO.TEMPERATURE = 0.2
 _C.MODEL.MOCO.MASK_EMPTY_QUEUE = True
 # Shuffle BN: shuffle keys across processes; in one process emulate it with a split batch norm.
 _C.MODEL.MOCO.SHUFFLE_BN = True
-# Groups of the split batch norm that emulates shuffle BN in one process (MoCo's single-GPU demo).
-_C.MODEL.MOCO.SPLIT_BN_GROUPS = 8
+# Groups of the split batch norm that emulates shuffle BN in one process (MoCo's single-GPU demo);
+# 0 chooses them from the batch and MODEL.MOCO.SPLIT_BN_SAMPLES_PER_GROUP.
+_C.MODEL.MOCO.SPLIT_BN_GROUPS = 0
 
 # ---------------------------------------------------------------------------------------------
 # Input: copy-paste compositing, colour augmentation and anchor box augmentation
@@ -137,7 +138,8 @@ _C.INPUT.BOX_AUG.ANCHOR_OFFSET = 0.0
 _C.INPUT.BOX_AUG.IOU_THRESH = 0.5
 # NMS threshold applied to the candidates with random scores before one survivor is drawn.
 _C.INPUT.BOX_AUG.NMS_THRESH = 0.7
-# When no anchor qualifies, draw among this many best-overlapping anchors (official code: 4000).
+# When no anchor qualifies, this many best-overlapping anchors are the candidates (same random-score
+# NMS, then one survivor drawn). Ours: 5; the official code: 4000 (close to a random box).
 _C.INPUT.BOX_AUG.FALLBACK_TOPK = 5
 # IN_FEATURES levels that pool the augmented box, for the query and the key view (others pool
 # the pasted box). Official FPN recipe: query P5 only.
@@ -169,11 +171,40 @@ _C.DATALOADER.PREFETCH_FACTOR = 2
 _C.DATALOADER.PIN_MEMORY = True
 
 # ---------------------------------------------------------------------------------------------
+# Detection data (fine-tuning; insloc.data.detection, README "Detection data")
+# ---------------------------------------------------------------------------------------------
+# Datasets to train on, concatenated: names (voc_2007_trainval, coco_2017_train, synthetic_train,
+# ...) or COCO json paths "x.json" / "x.json:image_root".
+_C.DATASETS.TRAIN = ()
+# Datasets to evaluate on, each on its own (names or json paths as DATASETS.TRAIN).
+_C.DATASETS.TEST = ()
+# Train on VOC objects marked difficult (detectron2's VOC loader does); False drops them.
+_C.DATASETS.TRAIN_ON_DIFFICULT = False
+# Number of synthetic_test scenes (synthetic_train has DATASETS.SYNTHETIC.NUM_IMAGES).
+_C.DATASETS.SYNTHETIC.NUM_TEST_IMAGES = 256
+# Training short-edge lengths: the candidates ("choice") or (low, high), both included ("range").
+_C.INPUT.MIN_SIZE_TRAIN = (800,)
+# How a training short edge is drawn from MIN_SIZE_TRAIN: "choice" or "range".
+_C.INPUT.MIN_SIZE_TRAIN_SAMPLING = "choice"
+# Cap of the longer side of training images.
+_C.INPUT.MAX_SIZE_TRAIN = 1333
+# Short-edge length of test images (0: keep the original size).
+_C.INPUT.MIN_SIZE_TEST = 800
+# Cap of the longer side of test images.
+_C.INPUT.MAX_SIZE_TEST = 1333
+# Training flip: "horizontal" (probability 0.5, boxes and masks move with the image) or "none".
+_C.INPUT.RANDOM_FLIP = "horizontal"
+# Batch landscape and portrait training images separately (less padding per batch).
+_C.DATALOADER.ASPECT_RATIO_GROUPING = True
+# Drop training images left with no annotation once crowd (and difficult) ones are removed.
+_C.DATALOADER.FILTER_EMPTY_ANNOTATIONS = True
+
+# ---------------------------------------------------------------------------------------------
 # Solver
 # ---------------------------------------------------------------------------------------------
 _C.SOLVER = CN()
-# Training length in iterations (recipes give the epochs in a comment).
-_C.SOLVER.MAX_ITER = 1000000
+# Training length in iterations; 0 derives it from SOLVER.EPOCHS (an explicit value wins).
+_C.SOLVER.MAX_ITER = 0
 # Images per iteration summed over all processes.
 _C.SOLVER.IMS_PER_BATCH = 256
 # Learning rate for REFERENCE_BATCH_SIZE images; the run uses BASE_LR * IMS_PER_BATCH / REFERENCE.
@@ -197,7 +228,8 @@ _C.SOLVER.GAMMA = 0.1
 # Linear warm-up length in iterations and starting factor (0 iterations: no warm-up).
 _C.SOLVER.WARMUP_ITERS = 0
 _C.SOLVER.WARMUP_FACTOR = 0.001
-# Save a checkpoint every this many iterations (and always at the end).
+# Save a checkpoint every this many iterations (and always at the end); 0 derives it from
+# SOLVER.CHECKPOINT_PERIOD_EPOCHS (an explicit value wins).
 _C.SOLVER.CHECKPOINT_PERIOD = 5000
 _C.SOLVER.AMP = CN()
 # Automatic mixed precision on CUDA; DTYPE "bfloat16" or "float16" (float16 uses a grad scaler).
@@ -234,17 +266,29 @@ _C.VIS_SAMPLES = 16
 _C.CUDNN_DETERMINISTIC = False
 
 # ---------------------------------------------------------------------------------------------
+# Recipes that keep their epochs when the batch changes, split BN chosen from the batch, resizing
+# ---------------------------------------------------------------------------------------------
+# Training length in epochs when SOLVER.MAX_ITER is 0: EPOCHS x (images // IMS_PER_BATCH) steps.
+_C.SOLVER.EPOCHS = 200
+# Epochs between checkpoints when SOLVER.CHECKPOINT_PERIOD is 0 (the official recipe: 5).
+_C.SOLVER.CHECKPOINT_PERIOD_EPOCHS = 0
+# Samples per group of the split batch norm in one process (the official recipe's 32 per GPU);
+# the groups are the divisor of the batch closest to it, at least 2 (see insloc.modeling.norm).
+_C.MODEL.MOCO.SPLIT_BN_SAMPLES_PER_GROUP = 32
+# Interpolation of every resize of image content: "area" (ours: area averaging when shrinking,
+# bilinear when enlarging) or "bilinear" (the official InsLoc code: OpenCV bilinear always).
+_C.INPUT.RESIZE_INTERPOLATION = "area"
+
+# ---------------------------------------------------------------------------------------------
 # Dense features and keypoint matching (dense_match: tools/train_dense.py, tools/eval_matching.py)
 # ---------------------------------------------------------------------------------------------
-# Weights to start from: an insloc pretraining or dense checkpoint, a torchvision ResNet
-# state-dict file, or "" (random initialisation).
-_C.MODEL.WEIGHTS = ""
 # 2 runs res5 at stride 1 with dilation 2 (introspection: 14 x 14 res5 for a 224 input); 1 the
 # standard trunk. MODEL.BACKBONE.NAME "resnet" only.
 _C.MODEL.RESNETS.RES5_DILATION = 1
-# Matching benchmark: a PF-PASCAL, PF-WILLOW or SPair-71k root, "warp:<image folder>", or ""
-# (synthetic warps of insloc's synthetic scenes).
-_C.DATASETS.TEST = ""
+# MODEL.WEIGHTS (above) for dense models: an insloc pretraining or dense checkpoint, a torchvision
+# ResNet state-dict file, or "". DATASETS.TEST (above) for MODEL.META_ARCHITECTURE "Dense": one
+# PF-PASCAL, PF-WILLOW or SPair-71k root or "warp:<image folder>"; () is synthetic warps of
+# insloc's synthetic scenes. A bare string on the command line is a one-element tuple.
 # Dense training images. Introspection: any DATASETS.PRETRAIN source (warped pairs are made from
 # it); AnchorNet: a folder per class, a COCO json (image-level labels; file names relative to
 # DATASETS.IMAGE_ROOT), or "synthetic".

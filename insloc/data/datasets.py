@@ -35,6 +35,14 @@ def sample_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, epoch, index])))
 
 
+def _canvas(image: np.ndarray, size: int, interpolation: str) -> np.ndarray:
+    """``image`` resized to size x size as an array of its own, since pasting writes into it: a
+    canvas-sized image comes back from ``resize`` as itself, and a source may hand out read-only
+    or shared arrays."""
+    canvas = resize(image, (size, size), interpolation)
+    return canvas.copy() if np.may_share_memory(canvas, image) else canvas
+
+
 def _to_chw(image: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))  # 3 x H x W uint8
 
@@ -42,10 +50,11 @@ def _to_chw(image: np.ndarray) -> torch.Tensor:
 class _PretrainDataset(torch.utils.data.Dataset):
     """Keyed access, bad-file replacement and the shared flip for the two datasets below."""
 
-    def __init__(self, source: ImageSource, seed: int, flip_prob: float):
+    def __init__(self, source: ImageSource, seed: int, flip_prob: float, interpolation: str):
         self.source = source
         self.seed = seed
         self.flip_prob = flip_prob
+        self.interpolation = interpolation
 
     def __len__(self) -> int:
         return len(self.source)
@@ -99,6 +108,7 @@ class InsLocPretrainDataset(_PretrainDataset):
         flip_prob: probability of a horizontal flip of each composite.
         batch_backgrounds: take the backgrounds from the other images of the batch (ours, one
             decode per sample) instead of two more random images of the source (official).
+        interpolation: "area" (ours) or "bilinear" (official) for every resize (``resize``).
     """
 
     def __init__(
@@ -117,8 +127,9 @@ class InsLocPretrainDataset(_PretrainDataset):
         seed: int = 0,
         flip_prob: float = 0.5,
         batch_backgrounds: bool = False,
+        interpolation: str = "area",
     ):
-        super().__init__(source, seed, flip_prob)
+        super().__init__(source, seed, flip_prob, interpolation)
         self.batch_backgrounds = batch_backgrounds
         if len(query_aug_levels) != len(key_aug_levels) or not query_aug_levels:
             raise ValueError(
@@ -159,6 +170,7 @@ class InsLocPretrainDataset(_PretrainDataset):
             seed=cfg.SEED,
             flip_prob=cfg.INPUT.COLOR.FLIP_PROB,
             batch_backgrounds=cp.BACKGROUNDS == "batch",
+            interpolation=cfg.INPUT.RESIZE_INTERPOLATION,
         )
 
     def __getitem__(self, key) -> dict:
@@ -180,7 +192,8 @@ class InsLocPretrainDataset(_PretrainDataset):
             _, _, _, bg = self._load_first_good(
                 bg_index, rng, bad, lambda bhw: (None, choose_reduction(*bhw, size, size))
             )
-            backgrounds.append(resize(bg, (size, size)))  # aspect not kept (official recipe)
+            # aspect not kept (official recipe)
+            backgrounds.append(_canvas(bg, size, self.interpolation))
         return self._compose(rng, index, hw, plans, fg, backgrounds, bad[0])
 
     def __getitems__(self, keys) -> list:
@@ -206,7 +219,7 @@ class InsLocPretrainDataset(_PretrainDataset):
             others = [(i + 1 + int(rng.integers(n - 1))) % n if n > 1 else i for _ in range(2)]
             for j in others:
                 if j not in resized:
-                    resized[j] = resize(loaded[j][5], (size, size))
+                    resized[j] = resize(loaded[j][5], (size, size), self.interpolation)
             # copies: an image is also a foreground, and pasting writes into the canvas
             backgrounds = [resized[j].copy() for j in others]
             samples.append(self._compose(rng, index, hw, plans, fg, backgrounds, bad[0]))
@@ -233,7 +246,8 @@ class InsLocPretrainDataset(_PretrainDataset):
             ("q", plans[0], backgrounds[0], self.query_aug_levels),
             ("k", plans[1], backgrounds[1], self.key_aug_levels),
         ):
-            paste(canvas, crop_resize(fg, hw, plan.crop, plan.paste_size), plan.position)
+            patch = crop_resize(fg, hw, plan.crop, plan.paste_size, self.interpolation)
+            paste(canvas, patch, plan.position)
             if self.color_aug is not None:
                 canvas = self.color_aug(canvas, rng)
             canvas, box = self._flip(canvas, plan.box, rng)
@@ -261,6 +275,8 @@ class TwoCropDataset(_PretrainDataset):
         seed: base of every sample's generator.
         flip_prob: probability of a horizontal flip of each view.
         crop_tries: RandomResizedCrop's tries before the centre-crop fallback.
+        interpolation: "area" (ours; MoCo's PIL bilinear also averages when shrinking) or
+            "bilinear" (OpenCV's, without averaging).
     """
 
     def __init__(
@@ -274,8 +290,9 @@ class TwoCropDataset(_PretrainDataset):
         seed: int = 0,
         flip_prob: float = 0.5,
         crop_tries: int = 10,
+        interpolation: str = "area",
     ):
-        super().__init__(source, seed, flip_prob)
+        super().__init__(source, seed, flip_prob, interpolation)
         self.crop_size = crop_size
         self.crop_scale = tuple(crop_scale)
         self.crop_ratio = tuple(crop_ratio)
@@ -293,6 +310,7 @@ class TwoCropDataset(_PretrainDataset):
             color_aug=ColorAugmentation.from_config(cfg),
             seed=cfg.SEED,
             flip_prob=cfg.INPUT.COLOR.FLIP_PROB,
+            interpolation=cfg.INPUT.RESIZE_INTERPOLATION,
         )
 
     def __getitem__(self, key) -> dict:
@@ -316,7 +334,7 @@ class TwoCropDataset(_PretrainDataset):
         index, hw, crops, image = self._load_first_good(index, rng, bad, plan_crops)
         out = {}
         for name, crop in zip(("q", "k"), crops):
-            view = crop_resize(image, hw, crop, (c, c))
+            view = crop_resize(image, hw, crop, (c, c), self.interpolation)
             if self.color_aug is not None:
                 view = self.color_aug(view, rng)
             view, _ = self._flip(view, np.zeros(4, np.float32), rng)

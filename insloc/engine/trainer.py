@@ -34,7 +34,7 @@ from .checkpoint import (
     load_checkpoint,
 )
 from .launch import get_local_rank, resolve_device
-from .optim import build_lr_scheduler, build_optimizer
+from .optim import build_lr_scheduler, build_optimizer, schedule_in_iterations
 
 logger = logging.getLogger("insloc.trainer")
 
@@ -73,6 +73,7 @@ class Trainer:
             model = model.to(memory_format=torch.channels_last)
         self.model = model
         self.max_iter = self.resolve_max_iter(cfg)
+        self.checkpoint_period = self.resolve_checkpoint_period(cfg)
         self.optimizer = self.build_optimizer(cfg, model)
         self.scheduler = self.build_lr_scheduler(cfg, self.optimizer)
         amp = cfg.SOLVER.AMP.ENABLED and self.device.type == "cuda"
@@ -104,9 +105,22 @@ class Trainer:
         """Evaluate ``self.model`` (every process calls it); results are recorded in history."""
         return {}
 
+    def images_per_epoch(self, cfg):
+        """Images in one pass over the training data; None where the training has no epochs (then
+        SOLVER.MAX_ITER and SOLVER.CHECKPOINT_PERIOD must be given in iterations)."""
+        return None
+
     def resolve_max_iter(self, cfg) -> int:
-        """Training length in iterations."""
-        return cfg.SOLVER.MAX_ITER
+        """Training length in iterations: SOLVER.MAX_ITER, or SOLVER.EPOCHS of
+        ``images_per_epoch`` when it is 0; logged with how it was derived."""
+        max_iter, _, why = schedule_in_iterations(cfg, self.images_per_epoch(cfg))
+        logger.info(why)
+        return max_iter
+
+    def resolve_checkpoint_period(self, cfg) -> int:
+        """Iterations between checkpoints: SOLVER.CHECKPOINT_PERIOD, or
+        SOLVER.CHECKPOINT_PERIOD_EPOCHS of ``images_per_epoch`` when it is 0."""
+        return schedule_in_iterations(cfg, self.images_per_epoch(cfg))[1]
 
     def build_optimizer(self, cfg, model: nn.Module) -> torch.optim.Optimizer:
         return build_optimizer(cfg, model)
@@ -265,16 +279,19 @@ class Trainer:
                 bar.set_postfix(loss=f"{stats['total_loss']:.3f}", refresh=False)
                 window.clear()
                 window_len = 0
+            # Evaluate before saving: evaluation may update BN statistics (precise BN, as
+            # detectron2 runs it before its checkpointer), and the checkpoint must hold the
+            # weights that were evaluated.
+            if done == max_iter or (cfg.TEST.EVAL_PERIOD and done % cfg.TEST.EVAL_PERIOD == 0):
+                self._evaluate_and_record(done)
             if done == max_iter:
                 self.save_checkpoint(done, "model_final.pth")
-            elif done % cfg.SOLVER.CHECKPOINT_PERIOD == 0:
+            elif done % self.checkpoint_period == 0:
                 self.save_checkpoint(done, checkpoint_name(it))
-            if cfg.TEST.EVAL_PERIOD and done % cfg.TEST.EVAL_PERIOD == 0 and done != max_iter:
-                self._evaluate_and_record(done)
         bar.close()
         if self.start_iter == max_iter:
             logger.info("nothing to do: the run had already reached its last iteration")
-        self._evaluate_and_record(max_iter)
+            self._evaluate_and_record(max_iter)
         if writer is not None:
             writer.close()
         return self.history
