@@ -39,7 +39,6 @@ def load_config(config_file: str = "", opts=()) -> CfgNode:
     if len(opts) % 2:
         raise ConfigError(f"overrides must be KEY VALUE pairs; {opts[-1]!r} has no value")
     opts = _ints_to_floats(cfg, opts)
-    opts = _strings_to_tuples(cfg, opts)
     opts = _scalars_to_tuples(cfg, opts)
     try:
         cfg.merge_from_list(opts)
@@ -78,19 +77,6 @@ def _scalars_to_tuples(cfg: CfgNode, opts: list) -> list:
         except (ValueError, SyntaxError):
             value = out[i + 1]
         if not isinstance(value, (tuple, list)):
-            out[i + 1] = repr((value,))
-    return out
-
-
-def _strings_to_tuples(cfg: CfgNode, opts: list) -> list:
-    """Let ``DATASETS.TEST x`` mean ``('x',)``: one name for a tuple-of-names key is no mistake."""
-    out = list(opts)
-    for i in range(0, len(out), 2):
-        node = cfg
-        for part in str(out[i]).split("."):
-            node = node.get(part) if isinstance(node, CfgNode) else None
-        value = str(out[i + 1])
-        if isinstance(node, tuple) and not value.lstrip().startswith(("(", "[")):
             out[i + 1] = repr((value,))
     return out
 

@@ -288,7 +288,7 @@ _C.MODEL.RESNETS.RES5_DILATION = 1
 # MODEL.WEIGHTS (above) for dense models: an insloc pretraining or dense checkpoint, a torchvision
 # ResNet state-dict file, or "". DATASETS.TEST (above) for MODEL.META_ARCHITECTURE "Dense": one
 # PF-PASCAL, PF-WILLOW or SPair-71k root or "warp:<image folder>"; () is synthetic warps of
-# insloc's synthetic scenes. A bare string on the command line is a one-element tuple.
+# insloc's synthetic scenes.
 # Dense training images. Introspection: any DATASETS.PRETRAIN source (warped pairs are made from
 # it); AnchorNet: a folder per class, a COCO json (image-level labels; file names relative to
 # DATASETS.IMAGE_ROOT), or "synthetic".
