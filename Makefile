@@ -2,6 +2,9 @@
 VENV   ?= .venv
 PYTHON := $(VENV)/bin/python
 STAMP  := $(VENV)/.install.stamp
+# Optional: a package index serving CPU-only torch wheels (see the README); empty keeps the
+# default torch, which on Linux is the CUDA build with its libraries (about 6 GB installed).
+TORCH_INDEX_URL ?=
 
 .PHONY: install demo test bench lint clean-demo
 
@@ -10,6 +13,7 @@ install: $(STAMP)
 $(STAMP): setup.py
 	@test -x $(PYTHON) || python3 -m venv $(VENV)
 	$(PYTHON) -m pip install -q --upgrade pip
+	$(if $(TORCH_INDEX_URL),$(PYTHON) -m pip install -q torch torchvision --index-url $(TORCH_INDEX_URL))
 	$(PYTHON) -m pip install -q -e ".[dev,bench]"
 	@touch $(STAMP)
 
@@ -32,3 +36,7 @@ bench: install
 lint: install
 	$(PYTHON) -m black -l 100 --check insloc dense_match tools tests benchmarks setup.py
 	$(PYTHON) -m ruff check insloc dense_match tools tests benchmarks setup.py
+
+# Every demo run's folder (output/demo_<date>_<time>, about 65 MB each), and nothing else.
+clean-demo:
+	rm -rf output/demo_*

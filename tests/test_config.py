@@ -9,10 +9,12 @@ from insloc.engine.optim import schedule_in_iterations
 
 from .conftest import ROOT
 
+# Every insloc recipe; configs/detectron2/ holds detectron2's own configs (its engine loads them).
 ALL_CONFIGS = sorted(
     p
     for p in glob.glob(os.path.join(ROOT, "configs", "**", "*.yaml"), recursive=True)
     if not os.path.basename(p).startswith("Base-")
+    and os.sep + "detectron2" + os.sep not in os.path.relpath(p, ROOT)
 )
 
 

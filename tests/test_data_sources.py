@@ -141,7 +141,8 @@ def test_broken_and_odd_images(tmp_path, caplog):
             for ds in (insloc, moco):
                 for epoch in range(2):
                     s = ds[(epoch, index)]
-                    assert s["num_bad"] >= 1 and s["index"] != index
+                    assert src.name(index) in s["bad_files"] and s["index"] != index
+                    assert not any("good_" in name for name in s["bad_files"])
                     assert s["q"].shape[1:] in ((64, 64), (32, 32))
         for index in good:
             assert insloc[(0, index)]["index"] == index  # a readable foreground is kept

@@ -61,7 +61,7 @@ def test_quick_configs_run_end_to_end(tool, tmp_path, config):
         for level in levels:
             assert math.isfinite(r[f"loss_{level}"]) and 0 <= r[f"acc_{level}"] <= 1
         assert r["lr"] >= 0 and r["images_per_sec"] > 0 and r["data_time"] >= 0
-        assert r["num_bad_images"] == 0
+        assert r["num_bad_images"] == 0 and type(r["num_bad_images"]) is int
     assert records[0]["lr"] > records[-1]["lr"]  # cosine decay
     ckpt = final_state(out)
     assert ckpt["iteration"] == 4 and ckpt["meta_arch"] in ("InsLoc", "MoCo")
@@ -173,7 +173,7 @@ def test_lr_schedule():
     assert opt.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
 
 
-def test_broken_images_are_skipped_counted_and_left_untouched(tool, tmp_path):
+def test_broken_images_counted_once_across_workers_and_a_resume(tool, tmp_path):
     images = tmp_path / "images" / "class_a"
     images.mkdir(parents=True)
     rng = np.random.default_rng(0)
@@ -183,25 +183,35 @@ def test_broken_images_are_skipped_counted_and_left_untouched(tool, tmp_path):
     (images / "notes.jpg").write_text("not an image")
     png = (images / "good_0.PNG").read_bytes()
     (images / "truncated.png").write_bytes(png[: len(png) // 3])
+    broken = sorted(str(images / n) for n in ("empty.jpg", "notes.jpg", "truncated.png"))
     before = {p.name: p.read_bytes() for p in images.iterdir()}
 
+    # 16 images, batches of 8 (seed 0): iterations 1 and 2, built by the two workers, each meet the
+    # three broken files (and replacements that may be broken again); iteration 3 meets one
     out = tmp_path / "run"
-    opts = [
-        "DATASETS.PRETRAIN",
-        tmp_path / "images",
-        "SOLVER.IMS_PER_BATCH",
-        8,
-        "SOLVER.MAX_ITER",
-        4,
-        "DATALOADER.NUM_WORKERS",
-        1,
-    ]
+    opts = ["DATASETS.PRETRAIN", tmp_path / "images", "SOLVER.IMS_PER_BATCH", 8]
+    opts += ["SOLVER.MAX_ITER", 3, "SOLVER.CHECKPOINT_PERIOD", 2, "DATALOADER.NUM_WORKERS", 2]
+    opts += ["VIS_SAMPLES", 0]
     tool(*pretrain(out, *opts), check=True)
+    assert load_checkpoint(str(out / "model_0000001.pth"))["bad_files"] == broken
+    # the state of a run killed during iteration 3: its count must come from the checkpoint
+    (out / "model_final.pth").unlink()
+    (out / "last_checkpoint").write_text("model_0000001.pth")
+    resumed = tool(*pretrain(out, *opts, resume=True), check=True)
+
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    assert records[-1]["num_bad_images"] > 0
-    assert all(a["num_bad_images"] <= b["num_bad_images"] for a, b in zip(records, records[1:]))
+    assert [r["iteration"] for r in records] == [1, 2, 3, 3]
+    counts = [r["num_bad_images"] for r in records]
+    assert all(type(c) is int for c in counts) and counts == [3, 3, 3, 3], counts
+    assert final_state(out)["bad_files"] == broken
+    assert (out / "bad_images.txt").read_text().splitlines() == broken
+    summary = (
+        f"skipped 3 unreadable image files (each replaced by another image when met); "
+        f"the list is in {out / 'bad_images.txt'}"
+    )
+    assert summary in resumed.stdout
     log = (out / "log.txt").read_text()  # the data workers write to the run's log as well
-    assert "skipping unreadable image" in log and ("empty.jpg" in log or "notes.jpg" in log)
+    assert all(f"skipping unreadable image: {name}" in log for name in broken)
     assert {p.name: p.read_bytes() for p in images.iterdir()} == before
 
 
@@ -302,3 +312,18 @@ def test_flags_may_follow_the_overrides():
         default_argument_parser("x"), ["SOLVER.BASE_LR", "-0.5", "--resume", "OUTPUT_DIR", "o"]
     )
     assert args.resume and args.opts == ["SOLVER.BASE_LR", "-0.5", "OUTPUT_DIR", "o"]
+
+
+def test_bad_files_read_from_collated_and_list_batches():
+    from insloc.data import collate_samples
+    from insloc.engine.trainer import _bad_files
+
+    samples = [
+        {"x": torch.zeros(2), "bad_files": []},
+        {"x": torch.ones(2), "bad_files": ["a.jpg", "b.jpg"]},
+        {"x": torch.ones(2), "bad_files": ["a.jpg"]},
+    ]
+    batch = collate_samples([dict(s) for s in samples])  # pretraining: one collated dict
+    assert batch["x"].shape == (3, 2) and batch["bad_files"] == ["a.jpg", "b.jpg", "a.jpg"]
+    assert _bad_files(batch) == ["a.jpg", "b.jpg", "a.jpg"]
+    assert _bad_files(samples) == ["a.jpg", "b.jpg", "a.jpg"]  # detection: a list of samples

@@ -1,6 +1,12 @@
-"""Convert an insloc pretraining checkpoint into a plain state dict for fine-tuning.
+"""Convert an insloc checkpoint for another library: torchvision or detectron2.
 
 python tools/convert_checkpoint.py output/run/model_final.pth r50_fpn_tv.pth --to torchvision
+python tools/convert_checkpoint.py output/run/model_final.pth r50_fpn.pkl --to detectron2
+
+``--to torchvision`` takes a pretraining checkpoint. ``--to detectron2`` takes a pretraining
+checkpoint (C4 and MoCo: trunk + ``roi_heads.res5``; FPN: backbone, FPN and the box head's convs and
+first fc) or a fine-tuning checkpoint (the whole detector), and writes detectron2's pickle
+``{"model": {name: numpy array}, "__author__": "insloc", "matching_heuristics": True}``.
 """
 
 import argparse
@@ -8,14 +14,20 @@ import os
 import sys
 
 from insloc.engine.checkpoint import atomic_save, load_checkpoint
-from insloc.transfer.torchvision import convert_to_torchvision, detect_arch
+from insloc.transfer.detectron2_names import to_detectron2
+from insloc.transfer.pickle_io import write_detectron2_pkl
+from insloc.transfer.torchvision import convert_to_torchvision, detect_arch, pretraining_to_detector
+
+
+def _is_detector(state_dict) -> bool:
+    return any(k.startswith("rpn.head.") for k in state_dict)
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("input", help="insloc pretraining checkpoint (.pth)")
-    parser.add_argument("output", help="where to write the converted state dict (must not exist)")
-    parser.add_argument("--to", choices=["torchvision"], required=True, help="target library")
+    parser.add_argument("input", help="insloc pretraining or fine-tuning checkpoint (.pth)")
+    parser.add_argument("output", help="where to write the converted weights (must not exist)")
+    parser.add_argument("--to", choices=["torchvision", "detectron2"], required=True)
     args = parser.parse_args(argv)
 
     if os.path.exists(args.output):
@@ -24,12 +36,26 @@ def main(argv=None) -> None:
         ckpt = load_checkpoint(args.input)
         if not isinstance(ckpt, dict) or not isinstance(ckpt.get("model"), dict):
             raise ValueError("it has no 'model' state dict")
-        arch = detect_arch(ckpt["model"])
+        state = ckpt["model"]
+        if args.to == "detectron2" and _is_detector(state):
+            arch = "detector"
+            converted = to_detectron2(state)
+        else:
+            arch = detect_arch(state)
+            if args.to == "torchvision":
+                converted = convert_to_torchvision(state, arch)
+            else:
+                converted = to_detectron2(
+                    pretraining_to_detector(state, "fpn" if arch == "fpn" else "c4")
+                )
     except (FileNotFoundError, ValueError) as e:
-        parser.error(f"{args.input} is not an insloc pretraining checkpoint: {e}")
-    converted = convert_to_torchvision(ckpt["model"], arch)
-    atomic_save(converted, args.output)
-    print(f"wrote {len(converted)} tensors ({arch}, torchvision names) to {args.output}")
+        kind = "pretraining" if args.to == "torchvision" else "pretraining or fine-tuning"
+        parser.error(f"{args.input} is not an insloc {kind} checkpoint: {e}")
+    if args.to == "torchvision":
+        atomic_save(converted, args.output)
+    else:
+        write_detectron2_pkl(converted, args.output)
+    print(f"wrote {len(converted)} tensors ({arch}, {args.to} names) to {args.output}")
 
 
 if __name__ == "__main__":

@@ -91,12 +91,17 @@ def _one_line(e: BaseException) -> str:
 
 
 _CHOICES = {
-    "MODEL.META_ARCHITECTURE": ("InsLoc", "MoCo", "Dense"),
+    "MODEL.META_ARCHITECTURE": ("InsLoc", "MoCo", "GeneralizedRCNN", "Dense"),
     "MODEL.BACKBONE.NAME": ("resnet_fpn", "resnet_c4", "resnet"),
     "MODEL.RESNETS.DEPTH": (18, 34, 50),
-    "MODEL.RESNETS.NORM": ("BN", "SyncBN", "GN"),
+    "MODEL.RESNETS.NORM": ("BN", "SyncBN", "GN", "FrozenBN"),
     "MODEL.FPN.NORM": ("BN", "SyncBN", "GN", ""),
     "MODEL.ROI_BOX_HEAD.NORM": ("BN", "SyncBN", "GN", ""),
+    "MODEL.ROI_HEADS.NAME": ("Res5ROIHeads", "StandardROIHeads"),
+    "MODEL.ROI_BOX_HEAD.POOLER_TYPE": ("ROIAlignV2", "ROIAlign"),
+    "MODEL.ROI_MASK_HEAD.POOLER_TYPE": ("ROIAlignV2", "ROIAlign"),
+    "MODEL.ROI_MASK_HEAD.NORM": ("BN", "SyncBN", "GN", ""),
+    "MODEL.BACKBONE.FREEZE_AT": (0, 1, 2, 3, 4, 5),
     "INPUT.FORMAT": ("RGB",),
     "INPUT.COPY_PASTE.BACKGROUNDS": ("dataset", "batch"),
     "INPUT.RESIZE_INTERPOLATION": ("area", "bilinear"),
@@ -113,6 +118,16 @@ _POSITIVE = (
     "MODEL.MOCO.DIM",
     "MODEL.MOCO.QUEUE_SIZE",
     "MODEL.MOCO.TEMPERATURE",
+    "MODEL.RPN.BATCH_SIZE_PER_IMAGE",
+    "MODEL.RPN.PRE_NMS_TOPK_TRAIN",
+    "MODEL.RPN.PRE_NMS_TOPK_TEST",
+    "MODEL.RPN.POST_NMS_TOPK_TRAIN",
+    "MODEL.RPN.POST_NMS_TOPK_TEST",
+    "MODEL.ROI_HEADS.NUM_CLASSES",
+    "MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE",
+    "MODEL.ROI_HEADS.DETECTIONS_PER_IMAGE",
+    "MODEL.ROI_MASK_HEAD.POOLER_RESOLUTION",
+    "MODEL.ROI_MASK_HEAD.CONV_DIM",
     "MODEL.MOCO.SPLIT_BN_SAMPLES_PER_GROUP",
     "INPUT.CANVAS_SIZE",
     "INPUT.COPY_PASTE.CROP_TRIES",
@@ -130,6 +145,10 @@ _NON_NEGATIVE = (
     "MODEL.ROI_BOX_HEAD.NUM_CONV",
     "MODEL.ROI_BOX_HEAD.NUM_FC",
     "MODEL.MOCO.MLP_DIM",
+    "MODEL.RPN.SMOOTH_L1_BETA",
+    "MODEL.ROI_BOX_HEAD.SMOOTH_L1_BETA",
+    "MODEL.ROI_MASK_HEAD.POOLER_SAMPLING_RATIO",
+    "MODEL.ROI_MASK_HEAD.NUM_CONV",
     "MODEL.MOCO.SPLIT_BN_GROUPS",
     "SOLVER.MAX_ITER",
     "SOLVER.EPOCHS",
@@ -153,6 +172,11 @@ _PROBABILITIES = (
     "INPUT.BOX_AUG.IOU_THRESH",
     "INPUT.BOX_AUG.NMS_THRESH",
     "MODEL.MOCO.MOMENTUM",
+    "MODEL.RPN.POSITIVE_FRACTION",
+    "MODEL.RPN.NMS_THRESH",
+    "MODEL.ROI_HEADS.POSITIVE_FRACTION",
+    "MODEL.ROI_HEADS.SCORE_THRESH_TEST",
+    "MODEL.ROI_HEADS.NMS_THRESH_TEST",
     "SOLVER.MOMENTUM",
     "SOLVER.WARMUP_FACTOR",
 )
@@ -217,6 +241,11 @@ def validate_config(cfg: CfgNode) -> None:
     if min(cfg.MODEL.PIXEL_STD) <= 0:
         fail("MODEL.PIXEL_STD", "positive values")
 
+    if cfg.MODEL.META_ARCHITECTURE == "GeneralizedRCNN":
+        _validate_detector(cfg, fail)
+        return
+    if cfg.MODEL.RESNETS.NORM == "FrozenBN":
+        fail("MODEL.RESNETS.NORM", "'BN', 'SyncBN' or 'GN' for pretraining (FrozenBN: detectors)")
     head = cfg.MODEL.ROI_BOX_HEAD
     if cfg.MODEL.META_ARCHITECTURE == "InsLoc":
         expected_backbones = ("resnet_fpn", "resnet_c4")
@@ -312,6 +341,79 @@ def _validate_detection_data(cfg: CfgNode) -> None:
                     f"dataset names (see README 'Detection data') or COCO json paths "
                     f"'x.json[:image_root]'; {name!r} is neither",
                 )
+
+
+# Detectors: the RoI heads each backbone takes, and the maps each backbone outputs.
+_DETECTOR_HEADS = {"resnet_c4": "Res5ROIHeads", "resnet_fpn": "StandardROIHeads"}
+_DETECTOR_MAPS = {"resnet_c4": ("res4",), "resnet_fpn": ("p2", "p3", "p4", "p5", "p6")}
+
+
+def _validate_detector(cfg: CfgNode, fail) -> None:
+    """Cross-checks of a GeneralizedRCNN config (backbone, heads, maps, anchors, thresholds)."""
+    backbone = cfg.MODEL.BACKBONE.NAME
+    if backbone not in _DETECTOR_HEADS:
+        fail("MODEL.BACKBONE.NAME", f"one of {tuple(_DETECTOR_HEADS)} for a GeneralizedRCNN")
+    if cfg.MODEL.ROI_HEADS.NAME != _DETECTOR_HEADS[backbone]:
+        fail("MODEL.ROI_HEADS.NAME", f"{_DETECTOR_HEADS[backbone]!r} with backbone {backbone!r}")
+    maps = _DETECTOR_MAPS[backbone]
+    for key in ("MODEL.RPN.IN_FEATURES", "MODEL.ROI_HEADS.IN_FEATURES"):
+        features = list(_get(cfg, key))
+        if (
+            not features
+            or any(f not in maps for f in features)
+            or len(set(features)) != len(features)
+        ):
+            fail(key, f"distinct names among {maps} for backbone {backbone!r}")
+    if "p6" in cfg.MODEL.ROI_HEADS.IN_FEATURES:
+        fail("MODEL.ROI_HEADS.IN_FEATURES", "maps among p2-p5 (P6 only feeds the RPN)")
+    if backbone == "resnet_fpn":
+        order = [maps.index(f) for f in cfg.MODEL.ROI_HEADS.IN_FEATURES]
+        if order != list(range(order[0], order[0] + len(order))):
+            fail("MODEL.ROI_HEADS.IN_FEATURES", "consecutive levels, finest first (e.g. p2-p5)")
+    num_levels = len(cfg.MODEL.RPN.IN_FEATURES)
+    for key in ("MODEL.ANCHOR_GENERATOR.SIZES", "MODEL.ANCHOR_GENERATOR.ASPECT_RATIOS"):
+        value = _get(cfg, key)
+        if len(value) not in (1, num_levels) or any(not v or min(v) <= 0 for v in value):
+            fail(key, f"one list of positive values, or one per RPN level ({num_levels})")
+    a = cfg.MODEL.ANCHOR_GENERATOR
+    sizes = list(a.SIZES) * (num_levels // len(a.SIZES))
+    ratios = list(a.ASPECT_RATIOS) * (num_levels // len(a.ASPECT_RATIOS))
+    if len({len(s) * len(r) for s, r in zip(sizes, ratios)}) != 1:
+        fail("MODEL.ANCHOR_GENERATOR.SIZES", "as many anchors on every level (the head is shared)")
+    if not 0.0 <= a.OFFSET < 1.0:
+        fail("MODEL.ANCHOR_GENERATOR.OFFSET", "a value in [0, 1)")
+    low_high = list(cfg.MODEL.RPN.IOU_THRESHOLDS)
+    if len(low_high) != 2 or not 0.0 <= low_high[0] <= low_high[1] <= 1.0:
+        fail("MODEL.RPN.IOU_THRESHOLDS", "[low, high] with 0 <= low <= high <= 1")
+    iou = list(cfg.MODEL.ROI_HEADS.IOU_THRESHOLDS)
+    if len(iou) != 1 or not 0.0 <= iou[0] <= 1.0:
+        fail("MODEL.ROI_HEADS.IOU_THRESHOLDS", "one threshold in [0, 1]")
+    for key in ("MODEL.RPN.BBOX_REG_WEIGHTS", "MODEL.ROI_BOX_HEAD.BBOX_REG_WEIGHTS"):
+        if len(_get(cfg, key)) != 4 or min(_get(cfg, key)) <= 0:
+            fail(key, "four positive weights (wx, wy, ww, wh)")
+    if cfg.MODEL.ROI_BOX_HEAD.EXTRA_NORM and cfg.MODEL.ROI_BOX_HEAD.NORM == "":
+        fail("MODEL.ROI_BOX_HEAD.EXTRA_NORM", "False when MODEL.ROI_BOX_HEAD.NORM is ''")
+    if backbone == "resnet_fpn" and cfg.MODEL.ROI_BOX_HEAD.NUM_FC < 1:
+        fail("MODEL.ROI_BOX_HEAD.NUM_FC", ">= 1 for the FPN box head")
+    if cfg.MODEL.ROI_HEADS.RES5_EXTRA_NORM and backbone != "resnet_c4":
+        fail("MODEL.ROI_HEADS.RES5_EXTRA_NORM", "False unless MODEL.BACKBONE.NAME is 'resnet_c4'")
+    norms = (
+        "MODEL.RESNETS.NORM",
+        "MODEL.FPN.NORM",
+        "MODEL.ROI_BOX_HEAD.NORM",
+        "MODEL.ROI_MASK_HEAD.NORM",
+    )
+    for key in norms:
+        if _get(cfg, key) == "GN" and key != "MODEL.RESNETS.NORM":
+            dims = {
+                "MODEL.FPN.NORM": "MODEL.FPN.OUT_CHANNELS",
+                "MODEL.ROI_BOX_HEAD.NORM": "MODEL.ROI_BOX_HEAD.CONV_DIM",
+                "MODEL.ROI_MASK_HEAD.NORM": "MODEL.ROI_MASK_HEAD.CONV_DIM",
+            }
+            if _get(cfg, dims[key]) % 32:
+                fail(dims[key], f"a multiple of 32 with {key} 'GN'")
+    if cfg.MODEL.RESNETS.NORM == "GN" and cfg.MODEL.RESNETS.WIDTH % 32:
+        fail("MODEL.RESNETS.WIDTH", "a multiple of 32 with MODEL.RESNETS.NORM 'GN'")
 
 
 # ------------------------------------------------------------------ dense features and matching

@@ -5,8 +5,8 @@
 process or the order in which samples are built. Images are decoded at a reduced size whenever the
 crop allows it: all crop parameters are drawn from the header size first.
 
-A file that fails to read is logged once, counted in ``num_bad`` and replaced by another index drawn
-from the sample's generator, so one bad file never stops a long run.
+A file that fails to read is logged once, named in the sample's ``bad_files`` and replaced by
+another index drawn from the sample's generator, so one bad file never stops a long run.
 """
 
 import logging
@@ -63,11 +63,11 @@ class _PretrainDataset(torch.utils.data.Dataset):
         """A batch of samples (the DataLoader fetches a batch's keys at once through this)."""
         return [self[key] for key in keys]
 
-    def _load_first_good(self, index: int, rng: np.random.Generator, counter: list, plan_fn):
+    def _load_first_good(self, index: int, rng: np.random.Generator, bad_files: list, plan_fn):
         """Run ``plan_fn(index, (h, w))`` then decode, replacing bad files by random indices.
 
         ``plan_fn`` returns (plan, reduction); the result is (index, (h, w), plan, image).
-        ``counter[0]`` is incremented for every bad file met.
+        The name of every bad file met is appended to ``bad_files``.
         """
         for _ in range(MAX_CONSECUTIVE_FAILURES):
             try:
@@ -75,8 +75,8 @@ class _PretrainDataset(torch.utils.data.Dataset):
                 plan, reduction = plan_fn(hw)
                 return index, hw, plan, self.source.load(index, reduction)
             except BadImageError as e:
-                counter[0] += 1
                 name = self.source.name(index)
+                bad_files.append(name)
                 if name not in _WARNED:
                     _WARNED.add(name)
                     logger.warning("skipping unreadable image: %s", e)
@@ -179,11 +179,12 @@ class InsLocPretrainDataset(_PretrainDataset):
         Returns:
             dict with ``q``, ``k`` (3 x S x S uint8 RGB), ``q_boxes``, ``k_boxes`` (L x 4 float32
             XYXY canvas pixels, one per level), ``q_paste_box``, ``q_aug_box``, ``k_paste_box``,
-            ``k_aug_box`` ((4,) float32), ``index`` (int) and ``num_bad`` (int).
+            ``k_aug_box`` ((4,) float32), ``index`` (int) and ``bad_files`` (names of the
+            unreadable files met and replaced, usually empty).
         """
         epoch, index = key
         rng = sample_rng(self.seed, epoch, index)
-        bad = [0]
+        bad = []
         size = self.canvas_size
         index, hw, plans, fg = self._load_foreground(index, rng, bad, min_side=0)
         backgrounds = []
@@ -194,7 +195,7 @@ class InsLocPretrainDataset(_PretrainDataset):
             )
             # aspect not kept (official recipe)
             backgrounds.append(_canvas(bg, size, self.interpolation))
-        return self._compose(rng, index, hw, plans, fg, backgrounds, bad[0])
+        return self._compose(rng, index, hw, plans, fg, backgrounds, bad)
 
     def __getitems__(self, keys) -> list:
         """The samples of a batch; with ``batch_backgrounds`` their backgrounds are the batch's.
@@ -210,7 +211,7 @@ class InsLocPretrainDataset(_PretrainDataset):
         loaded = []
         for epoch, index in keys:
             rng = sample_rng(self.seed, epoch, index)
-            bad = [0]
+            bad = []
             loaded.append((rng, bad, *self._load_foreground(index, rng, bad, min_side=size)))
         n = len(loaded)
         resized = {}  # batch position -> the image at canvas size, resized once
@@ -222,7 +223,7 @@ class InsLocPretrainDataset(_PretrainDataset):
                     resized[j] = resize(loaded[j][5], (size, size), self.interpolation)
             # copies: an image is also a foreground, and pasting writes into the canvas
             backgrounds = [resized[j].copy() for j in others]
-            samples.append(self._compose(rng, index, hw, plans, fg, backgrounds, bad[0]))
+            samples.append(self._compose(rng, index, hw, plans, fg, backgrounds, bad))
         return samples
 
     def _load_foreground(self, index, rng, bad, min_side):
@@ -239,7 +240,7 @@ class InsLocPretrainDataset(_PretrainDataset):
 
         return self._load_first_good(index, rng, bad, plan)
 
-    def _compose(self, rng, index, hw, plans, fg, backgrounds, num_bad) -> dict:
+    def _compose(self, rng, index, hw, plans, fg, backgrounds, bad_files) -> dict:
         """Paste each view's crop on its background, augment, flip, and draw the augmented box."""
         out = {}
         for name, plan, canvas, levels in (
@@ -260,7 +261,7 @@ class InsLocPretrainDataset(_PretrainDataset):
             if k not in ("q", "k"):
                 out[k] = torch.from_numpy(out[k].astype(np.float32))
         out["index"] = index
-        out["num_bad"] = num_bad
+        out["bad_files"] = bad_files
         return out
 
 
@@ -317,11 +318,12 @@ class TwoCropDataset(_PretrainDataset):
         """Sample ``key = (epoch, index)``.
 
         Returns:
-            dict with ``q``, ``k`` (3 x C x C uint8 RGB), ``index`` (int) and ``num_bad`` (int).
+            dict with ``q``, ``k`` (3 x C x C uint8 RGB), ``index`` (int) and ``bad_files``
+            (names of the unreadable files met and replaced, usually empty).
         """
         epoch, index = key
         rng = sample_rng(self.seed, epoch, index)
-        bad = [0]
+        bad = []
         c = self.crop_size
 
         def plan_crops(hw):
@@ -340,5 +342,5 @@ class TwoCropDataset(_PretrainDataset):
             view, _ = self._flip(view, np.zeros(4, np.float32), rng)
             out[name] = _to_chw(view)
         out["index"] = index
-        out["num_bad"] = bad[0]
+        out["bad_files"] = bad
         return out

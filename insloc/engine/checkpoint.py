@@ -40,13 +40,24 @@ def atomic_save(obj, path: str) -> None:
 
 def atomic_write_text(text: str, path: str) -> None:
     """Write a small text file atomically (same rule as :func:`atomic_save`)."""
+    atomic_write_bytes(text.encode(), path)
+
+
+def atomic_write_bytes(data: bytes, path: str) -> None:
+    """Write ``data`` atomically (same rule as :func:`atomic_save`), e.g. a detectron2 pickle."""
     folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp_")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
     _fsync_dir(folder)
 
 

@@ -15,6 +15,7 @@ from insloc.evaluation import (
     save_results_json,
 )
 from insloc.modeling import build_model
+from insloc.modeling.norm import convert_sync_bn_if_distributed
 from insloc.transfer.weights import load_detection_weights
 from insloc.utils import comm
 
@@ -28,8 +29,8 @@ class DetectionTrainer(Trainer):
     it on every ``DATASETS.TEST`` set every ``TEST.EVAL_PERIOD`` iterations and at the end.
 
     ``MODEL.WEIGHTS`` initialises the model when the run is not resumed. Layers configured as
-    SyncBN are built as BatchNorm and become SyncBatchNorm only under DDP, so one GPU or a CPU
-    never fails on them. ``TEST.PRECISE_BN`` recomputes BN statistics on training batches before
+    SyncBN are built as BatchNorm and become SyncBatchNorm only under DDP on CUDA, so one GPU or a
+    CPU never fails on them. ``TEST.PRECISE_BN`` recomputes BN statistics on training batches before
     each evaluation (detectron2's PreciseBN hook).
     """
 
@@ -43,10 +44,9 @@ class DetectionTrainer(Trainer):
     )
 
     def build_model(self, cfg) -> nn.Module:
-        model = build_model(cfg)
-        if comm.get_world_size() > 1:
-            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
-        return model
+        # SyncBN layers become nn.SyncBatchNorm only under DDP on CUDA (PyTorch has no CPU
+        # implementation); on the device already, before the optimizer takes the parameters.
+        return convert_sync_bn_if_distributed(build_model(cfg).to(self.device))
 
     def load_initial_weights(self) -> None:
         if self.cfg.MODEL.WEIGHTS:

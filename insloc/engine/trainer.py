@@ -83,8 +83,10 @@ class Trainer:
         )
 
         self.start_iter = 0
-        self.num_bad_images = 0  # over all processes, up to the last reduction
-        self._bad_pending = 0  # this process's, since then
+        # Unreadable files the training batches skipped, by name: a file met again (in another
+        # epoch, by another worker or process, before and after a resume) is counted once.
+        self.bad_files = set()  # over all processes, up to the last gathering
+        self._bad_pending = set()  # this process's, since then
         if not (resume and self._resume()):
             self.load_initial_weights()
 
@@ -172,7 +174,7 @@ class Trainer:
         if "scaler" in ckpt:
             self.scaler.load_state_dict(ckpt["scaler"])
         self.start_iter = int(ckpt["iteration"])
-        self.num_bad_images = int(ckpt.get("num_bad_images", 0))
+        self.bad_files = set(ckpt.get("bad_files", ()))
         rng = ckpt["rng"]
         torch.set_rng_state(rng["torch"])
         random.setstate(_to_tuple(rng["python"]))
@@ -181,17 +183,35 @@ class Trainer:
         logger.info(f"resumed from {path}: {self.start_iter} iterations done")
         return True
 
-    def _reduce_bad_images(self) -> int:
-        """Add every process's skipped-file count since the last call to the total (a collective:
-        done when logging and checkpointing, not every iteration)."""
-        self.num_bad_images += int(comm.all_reduce_sum({"n": self._bad_pending})["n"])
-        self._bad_pending = 0
-        return self.num_bad_images
+    @property
+    def bad_images_path(self) -> str:
+        return os.path.join(self.output_dir, "bad_images.txt")
+
+    def _gather_bad_images(self) -> int:
+        """Merge every process's skipped files since the last call into ``bad_files`` (a
+        collective: done when logging and checkpointing, not every iteration); rank 0 rewrites
+        OUTPUT_DIR/bad_images.txt (one name per line) when the set grew.
+
+        Returns:
+            the number of distinct files skipped so far.
+        """
+        known = len(self.bad_files)
+        for names in comm.all_gather_object(sorted(self._bad_pending)):
+            self.bad_files.update(names)
+        self._bad_pending = set()
+        if len(self.bad_files) > known:
+            self._write_bad_images()
+        return len(self.bad_files)
+
+    def _write_bad_images(self) -> None:
+        if self.is_main:
+            text = "".join(f"{name}\n" for name in sorted(self.bad_files))
+            atomic_write_text(text, self.bad_images_path)
 
     def save_checkpoint(self, iterations_done: int, name: str) -> str:
         """Write the full training state to ``OUTPUT_DIR/name`` (rank 0) and point to it."""
         path = os.path.join(self.output_dir, name)
-        self._reduce_bad_images()
+        self._gather_bad_images()
         if self.is_main:
             rng = {"torch": torch.get_rng_state(), "python": random.getstate()}
             if self.device.type == "cuda":
@@ -203,7 +223,7 @@ class Trainer:
                 "scaler": self.scaler.state_dict(),
                 "iteration": iterations_done,
                 "rng": rng,
-                "num_bad_images": self.num_bad_images,
+                "bad_files": sorted(self.bad_files),  # a list of str: weights_only-safe
                 "config": self.cfg.dump(),
                 "insloc_version": insloc.__version__,
                 **self.checkpoint_state(),
@@ -257,7 +277,7 @@ class Trainer:
             t_data = time.perf_counter() - t_prev
             if it == self.start_iter:
                 self.on_first_batch(batch)
-            self._bad_pending += _count_bad(batch)
+            self._bad_pending.update(_bad_files(batch))
             metrics = self.run_step(batch, it)
             t_iter = time.perf_counter() - t_prev
             t_prev = time.perf_counter()
@@ -273,7 +293,7 @@ class Trainer:
                 stats = comm.all_reduce_mean({k: v / window_len for k, v in window.items()})
                 stats["lr"] = self.optimizer.param_groups[0]["lr"]
                 stats["images_per_sec"] = cfg.SOLVER.IMS_PER_BATCH / stats["iter_time"]
-                stats["num_bad_images"] = self._reduce_bad_images()
+                stats["num_bad_images"] = self._gather_bad_images()
                 if writer is not None:
                     writer.write(done, stats)
                 bar.set_postfix(loss=f"{stats['total_loss']:.3f}", refresh=False)
@@ -294,7 +314,22 @@ class Trainer:
             self._evaluate_and_record(max_iter)
         if writer is not None:
             writer.close()
+        self._report_bad_images()
         return self.history
+
+    def _report_bad_images(self) -> None:
+        """The run's last word on its data: how many distinct files were skipped, and where."""
+        n = len(self.bad_files)
+        if not self.is_main:
+            return
+        if n:
+            self._write_bad_images()  # again: a resumed run that met nothing new has it too
+            logger.warning(
+                f"skipped {n} unreadable image file{'s' if n > 1 else ''} (each replaced by "
+                f"another image when met); the list is in {self.bad_images_path}"
+            )
+        else:
+            logger.info("skipped images: none (every image file met was readable)")
 
     def run_step(self, batch, it: int) -> dict:
         """One optimizer step; returns the step's losses and metrics as floats."""
@@ -332,14 +367,14 @@ def to_device(batch, device: torch.device):
     return batch
 
 
-def _count_bad(batch) -> int:
-    """Files a batch's samples skipped: "num_bad" of a collated dict or of each sample dict."""
+def _bad_files(batch) -> list:
+    """Names of the unreadable files a batch's samples skipped: "bad_files" of a collated dict
+    (one flat list) or of each sample dict of a list."""
     if isinstance(batch, dict):
-        n = batch.get("num_bad", 0)
-        return int(n.sum()) if isinstance(n, torch.Tensor) else int(n)
+        return list(batch.get("bad_files", ()))
     if isinstance(batch, (list, tuple)):
-        return sum(int(s.get("num_bad", 0)) for s in batch if isinstance(s, dict))
-    return 0
+        return [n for s in batch if isinstance(s, dict) for n in s.get("bad_files", ())]
+    return []
 
 
 def _check_same_architecture(ckpt: dict, cfg, path: str, keys) -> None:

@@ -1,5 +1,6 @@
 """Normalisation layers by name, and the split batch norm emulating shuffle BN in one process."""
 
+import logging
 import math
 from functools import partial
 from typing import Callable, Optional
@@ -7,13 +8,19 @@ from typing import Callable, Optional
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torchvision.ops import FrozenBatchNorm2d
+
+from ..utils import comm
+
+logger = logging.getLogger(__name__)
 
 
 def get_norm(name: str, channels: int) -> Optional[nn.Module]:
     """A normalisation layer for ``channels`` channels.
 
     Args:
-        name: "BN", "SyncBN", "GN" (32 groups) or "" (no normalisation: returns None).
+        name: "BN", "SyncBN", "FrozenBN" (fixed affine statistics, torchvision's
+            ``FrozenBatchNorm2d``), "GN" (32 groups) or "" (no normalisation: returns None).
         channels: number of channels C of the N x C x H x W input.
     """
     if name == "":
@@ -22,9 +29,11 @@ def get_norm(name: str, channels: int) -> Optional[nn.Module]:
         return nn.BatchNorm2d(channels)
     if name == "SyncBN":
         return nn.SyncBatchNorm(channels)
+    if name == "FrozenBN":
+        return FrozenBatchNorm2d(channels)
     if name == "GN":
         return nn.GroupNorm(32, channels)
-    raise ValueError(f"unknown norm {name!r}: expected 'BN', 'SyncBN', 'GN' or ''")
+    raise ValueError(f"unknown norm {name!r}: expected 'BN', 'SyncBN', 'FrozenBN', 'GN' or ''")
 
 
 def norm_layer(name: str) -> Optional[Callable[[int], nn.Module]]:
@@ -127,3 +136,80 @@ def convert_to_split_bn(module: nn.Module, num_splits: int) -> nn.Module:
         if new is not child:
             setattr(module, name, new)
     return module
+
+
+class DeferredSyncBatchNorm(nn.BatchNorm2d):
+    """SyncBN as the detectors hold it: a plain ``BatchNorm2d`` in one process (one GPU or a CPU
+    never fails on it, MoCo issue #112), made ``nn.SyncBatchNorm`` by
+    :func:`convert_sync_bn_if_distributed` once the run is distributed. Same state dict names."""
+
+
+def _replace_norms(module: nn.Module, convert) -> nn.Module:
+    """Apply ``convert(layer) -> layer or None`` to every descendant; None keeps the layer."""
+    new = convert(module)
+    if new is not None:
+        return new
+    for name, child in module.named_children():
+        replaced = _replace_norms(child, convert)
+        if replaced is not child:
+            setattr(module, name, replaced)
+    return module
+
+
+def _copy_bn(old: nn.modules.batchnorm._BatchNorm, cls) -> nn.Module:
+    new = cls(old.num_features, old.eps, old.momentum, old.affine, old.track_running_stats)
+    new.load_state_dict(old.state_dict())
+    ref = next(iter(old.state_dict().values()), None)
+    if ref is not None:
+        new.to(ref.device)
+    if old.affine:
+        new.weight.requires_grad_(old.weight.requires_grad)
+        new.bias.requires_grad_(old.bias.requires_grad)
+    return new.train(old.training)
+
+
+def defer_sync_bn(module: nn.Module) -> nn.Module:
+    """Replace every ``nn.SyncBatchNorm`` by a :class:`DeferredSyncBatchNorm` (weights kept)."""
+    return _replace_norms(
+        module,
+        lambda m: _copy_bn(m, DeferredSyncBatchNorm) if type(m) is nn.SyncBatchNorm else None,
+    )
+
+
+def convert_sync_bn_if_distributed(module: nn.Module) -> nn.Module:
+    """Turn every :class:`DeferredSyncBatchNorm` into ``nn.SyncBatchNorm`` when the run has several
+    processes on CUDA; otherwise return ``module`` unchanged (a warning says why for CPU runs
+    under DDP, where PyTorch's SyncBN has no implementation). Call it before wrapping in DDP."""
+    if comm.get_world_size() == 1:
+        return module
+    deferred = [m for m in module.modules() if type(m) is DeferredSyncBatchNorm]
+    if not deferred:
+        return module
+    if deferred[0].running_mean.device.type != "cuda":
+        logger.warning(
+            "SyncBN on CPU: PyTorch synchronises batch norm on CUDA only; each of the %d "
+            "processes normalises with its own batch",
+            comm.get_world_size(),
+        )
+        return module
+    return _replace_norms(
+        module,
+        lambda m: _copy_bn(m, nn.SyncBatchNorm) if type(m) is DeferredSyncBatchNorm else None,
+    )
+
+
+def convert_to_frozen_bn(module: nn.Module) -> nn.Module:
+    """Replace every batch norm (BN, SyncBN, split BN) by a ``FrozenBatchNorm2d`` with its affine
+    parameters and running statistics (detectron2's ``convert_frozen_batchnorm``)."""
+
+    def freeze(m):
+        if not isinstance(m, nn.modules.batchnorm._BatchNorm):
+            return None
+        frozen = FrozenBatchNorm2d(m.num_features, m.eps)
+        for name in ("weight", "bias", "running_mean", "running_var"):
+            source = getattr(m, name)
+            if source is not None:
+                getattr(frozen, name).copy_(source.detach())
+        return frozen.to(m.running_mean.device if m.running_mean is not None else "cpu")
+
+    return _replace_norms(module, freeze)

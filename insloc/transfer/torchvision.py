@@ -11,6 +11,11 @@ The pretraining networks are built from torchvision's modules (``ResNet`` blocks
 - "resnet" (MoCo v2): ``encoder_q.backbone.*`` -> ``*``, for ``resnet50``.
 
 The key encoder, the queues and the projection heads are dropped.
+
+``pretraining_to_detector`` places the same weights in insloc's own detectors
+(``insloc.modeling.detection.GeneralizedRCNN``): the trunk goes to ``backbone.*`` (C4: stem and
+res2-res4, res5 to ``roi_heads.res5.*``) or ``backbone.body.*`` (FPN), and an FPN pretraining also
+gives ``backbone.fpn.*`` and the box head's convs and first fc.
 """
 
 from typing import Dict
@@ -75,3 +80,46 @@ def _fpn_box_head(state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor
     return {
         "roi_heads.box_head." + k: v for k, v in head.items() if int(k.split(".")[0]) <= first_fc
     }
+
+
+DETECTORS = ("c4", "fpn")
+
+
+def _trunk(state_dict: Dict[str, torch.Tensor], arch: str) -> Dict[str, torch.Tensor]:
+    """The query encoder's ResNet under torchvision's names (``conv1``, ..., ``layer4.*``)."""
+    if arch == "fpn":
+        prefix = "encoder_q.backbone.body."
+        return {k[len(prefix) :]: v for k, v in state_dict.items() if k.startswith(prefix)}
+    return convert_to_torchvision(state_dict, arch)  # c4 and resnet: plain ResNet names
+
+
+def pretraining_to_detector(
+    state_dict: Dict[str, torch.Tensor], detector: str
+) -> Dict[str, torch.Tensor]:
+    """Rename a pretraining checkpoint's query encoder to an insloc detector's names.
+
+    Args:
+        state_dict: "model" of a pretraining checkpoint (any of ``ARCHS``).
+        detector: "c4" (trunk in ``backbone``, res5 in ``roi_heads.res5``) or "fpn" (trunk in
+            ``backbone.body``; an FPN pretraining adds ``backbone.fpn`` and the box head).
+    Returns:
+        a new dict of the same tensors; load it with ``strict=False``.
+    """
+    if detector not in DETECTORS:
+        raise ValueError(f"detector must be one of {DETECTORS}, got {detector!r}")
+    arch = detect_arch(state_dict)
+    out = {}
+    for key, value in _trunk(state_dict, arch).items():
+        if detector == "c4":
+            out[
+                (
+                    ("roi_heads.res5." + key[len("layer4.") :])
+                    if key.startswith("layer4.")
+                    else "backbone." + key
+                )
+            ] = value
+        else:
+            out["backbone.body." + key] = value
+    if detector == "fpn" and arch == "fpn":
+        out.update(convert_to_torchvision(state_dict, "fpn"))  # backbone.fpn.*, box head
+    return out

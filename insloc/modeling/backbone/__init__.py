@@ -2,7 +2,7 @@
 
 from .build import BACKBONE_REGISTRY, build_backbone
 from .fpn import ResNetFPN
-from .resnet import ResNet, build_res5, build_resnet
+from .resnet import ResNet, build_res5, build_resnet, freeze_stages
 
 __all__ = [
     "BACKBONE_REGISTRY",
@@ -11,4 +11,5 @@ __all__ = [
     "build_backbone",
     "build_res5",
     "build_resnet",
+    "freeze_stages",
 ]

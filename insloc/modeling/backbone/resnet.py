@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
-from ..norm import norm_layer
+from ..norm import convert_to_frozen_bn, norm_layer
 
 Block = Type[Union[BasicBlock, Bottleneck]]
 
@@ -51,7 +51,9 @@ def make_stage(
         )
     make_norm = norm_layer(norm)
     if make_norm is None:
-        raise ValueError("a ResNet needs a normalisation: norm must be 'BN', 'SyncBN' or 'GN'")
+        raise ValueError(
+            "a ResNet needs a normalisation: norm must be 'BN', 'SyncBN', 'FrozenBN' or 'GN'"
+        )
     out_channels = planes * block.expansion
     downsample = None
     if stride != 1 or in_channels != out_channels:
@@ -183,3 +185,24 @@ def build_res5(depth: int = 50, width: int = 64, norm: str = "BN") -> nn.Sequent
     """
     block, num_blocks = _block_spec(depth)
     return make_stage(block, width * 4 * block.expansion, width * 8, num_blocks[3], 2, norm)
+
+
+def freeze_stages(trunk: nn.Module, freeze_at: int) -> None:
+    """detectron2's ``MODEL.BACKBONE.FREEZE_AT``: 0 freezes nothing, 1 the stem, k >= 2 the stem and
+    res2..res{k}. Frozen parts get no gradient and their batch norms become ``FrozenBatchNorm2d``.
+
+    Args:
+        trunk: a :class:`ResNet`, or any module holding its children by name (``conv1``, ``bn1``,
+            ``layer1``, ...; e.g. ``ResNetFPN.body``). Stages it does not hold are skipped (a C4
+            trunk has no res5).
+        freeze_at: 0..5.
+    """
+    if not 0 <= freeze_at <= 5:
+        raise ValueError(f"freeze_at must be in 0..5 (detectron2's FREEZE_AT), got {freeze_at}")
+    names = ["conv1", "bn1"] if freeze_at >= 1 else []
+    names += [f"layer{i}" for i in range(1, freeze_at) if hasattr(trunk, f"layer{i}")]
+    for name in names:
+        part = getattr(trunk, name)
+        for p in part.parameters():
+            p.requires_grad_(False)
+        setattr(trunk, name, convert_to_frozen_bn(part))
