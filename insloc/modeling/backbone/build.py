@@ -22,9 +22,9 @@ BACKBONE_REGISTRY = Registry("BACKBONE")
 BACKBONE_REGISTRY.__doc__ = __doc__
 
 
-def _trunk(cfg, num_stages: int):
+def _trunk(cfg, num_stages: int, **kwargs):
     r = cfg.MODEL.RESNETS
-    return build_resnet(r.DEPTH, r.WIDTH, r.NORM, num_stages=num_stages)
+    return build_resnet(r.DEPTH, r.WIDTH, r.NORM, num_stages=num_stages, **kwargs)
 
 
 @BACKBONE_REGISTRY.register()
@@ -41,9 +41,11 @@ def resnet_c4(cfg) -> nn.Module:
 
 @BACKBONE_REGISTRY.register()
 def resnet(cfg) -> nn.Module:
-    """The whole trunk (ResNet v1), output "res5" (MoCo v2 pools it globally)."""
+    """The whole trunk (ResNet v1), output "res5" (MoCo v2 pools it globally); MODEL.RESNETS.
+    RES5_DILATION 2 keeps res5 at stride 16 (dense introspection), LAST_RELU False is the "(-)"
+    variant of the classic pretext tasks."""
     r = cfg.MODEL.RESNETS
-    return build_resnet(r.DEPTH, r.WIDTH, r.NORM, num_stages=4, last_relu=r.LAST_RELU)
+    return _trunk(cfg, 4, res5_dilation=r.RES5_DILATION, last_relu=r.LAST_RELU)
 
 
 @BACKBONE_REGISTRY.register()
