@@ -10,7 +10,7 @@ import torch
 
 from insloc.config import load_config
 from insloc.engine.launch import launch
-from insloc.engine.trainer import PretrainTrainer
+from insloc.engine.pretrain import PretrainTrainer
 from insloc.utils import comm
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -202,3 +202,67 @@ def test_broken_images_are_skipped_counted_and_left_untouched(tool, tmp_path):
     log = (out / "log.txt").read_text()  # the data workers write to the run's log as well
     assert "skipping unreadable image" in log and ("empty.jpg" in log or "notes.jpg" in log)
     assert {p.name: p.read_bytes() for p in images.iterdir()} == before
+
+
+def test_multistep_schedule_with_warmup():
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.02)
+    sched = WarmupLR(opt, max_iter=30, steps=(10, 20), gamma=0.1, warmup_iters=5, warmup_factor=0.1)
+    lrs = []
+    for _ in range(30):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs[0] == pytest.approx(0.002) and lrs[5] == pytest.approx(0.02)
+    assert lrs[9] == pytest.approx(0.02) and lrs[10] == pytest.approx(0.002)
+    assert lrs[19] == pytest.approx(0.002) and lrs[20] == pytest.approx(0.0002)
+    with pytest.raises(ValueError, match="increasing"):
+        WarmupLR(opt, max_iter=30, steps=(20, 10))
+
+
+def test_schedule_scales_with_the_batch_and_keeps_the_epochs():
+    from insloc.engine.optim import scale_schedule_to_batch
+
+    opts = [
+        "SOLVER.SCALE_ITERS_WITH_BATCH", "True", "SOLVER.REFERENCE_BATCH_SIZE", "16",
+        "SOLVER.BASE_LR", "0.02", "SOLVER.MAX_ITER", "24000", "SOLVER.STEPS", "(18000, 22000)",
+        "SOLVER.WARMUP_ITERS", "100", "SOLVER.CHECKPOINT_PERIOD", "5000",
+        "SOLVER.LR_SCHEDULER_NAME", "WarmupMultiStepLR",
+    ]  # fmt: skip
+    reference = load_config(os.path.join(ROOT, FPN), [*opts, "SOLVER.IMS_PER_BATCH", "16"])
+    same, message = scale_schedule_to_batch(reference)
+    assert same is reference and message == ""
+    cfg, message = scale_schedule_to_batch(
+        load_config(os.path.join(ROOT, FPN), [*opts, "SOLVER.IMS_PER_BATCH", "2"])
+    )
+    assert cfg.SOLVER.MAX_ITER * 2 == 24000 * 16  # the same number of images: the same epochs
+    assert list(cfg.SOLVER.STEPS) == [144000, 176000] and cfg.SOLVER.WARMUP_ITERS == 800
+    assert cfg.SOLVER.CHECKPOINT_PERIOD == 40000
+    assert scaled_lr(cfg) == pytest.approx(0.02 * 2 / 16)
+    assert "SOLVER.MAX_ITER 24000 -> 192000" in message
+    again, message = scale_schedule_to_batch(cfg)  # a saved config does not scale twice
+    assert again is cfg and message == ""
+    off = load_config(
+        os.path.join(ROOT, FPN), ["SOLVER.IMS_PER_BATCH", "2", "SOLVER.MAX_ITER", "7"]
+    )
+    assert scale_schedule_to_batch(off)[0].SOLVER.MAX_ITER == 7  # off by default (pretraining)
+
+
+def test_norm_parameters_get_their_own_weight_decay():
+    from insloc.engine.optim import build_optimizer
+
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4))
+    cfg = load_config(os.path.join(ROOT, FPN), ["SOLVER.WEIGHT_DECAY_NORM", "0.0"])
+    groups = build_optimizer(cfg, model).param_groups
+    assert [g["weight_decay"] for g in groups] == [1e-4, 0.0]
+    assert {id(p) for p in groups[1]["params"]} == {id(p) for p in model[1].parameters()}
+    groups = build_optimizer(load_config(os.path.join(ROOT, FPN)), model).param_groups
+    assert len(groups) == 1 and groups[0]["weight_decay"] == 1e-4  # -1: decay everywhere
+
+
+def test_flags_may_follow_the_overrides():
+    from insloc.engine.defaults import default_argument_parser, parse_args
+
+    args = parse_args(
+        default_argument_parser("x"), ["SOLVER.BASE_LR", "-0.5", "--resume", "OUTPUT_DIR", "o"]
+    )
+    assert args.resume and args.opts == ["SOLVER.BASE_LR", "-0.5", "OUTPUT_DIR", "o"]

@@ -9,13 +9,13 @@ import os
 import sys
 
 from insloc.config import ConfigError, load_config
-from insloc.engine.defaults import default_argument_parser, default_setup
+from insloc.engine.defaults import default_argument_parser, default_setup, parse_args
 from insloc.engine.launch import launch, resolve_device
 from insloc.utils import comm
 
 
 def main(args, cfg) -> int:
-    from insloc.engine.trainer import PretrainTrainer
+    from insloc.engine.pretrain import PretrainTrainer
 
     try:
         logger = default_setup(cfg, args)
@@ -57,7 +57,7 @@ def _print_summary(cfg, history: dict, logger) -> None:
 
 
 if __name__ == "__main__":
-    args = default_argument_parser(__doc__.splitlines()[0]).parse_args()
+    args = parse_args(default_argument_parser(__doc__.splitlines()[0]))
     try:
         config = load_config(args.config_file, args.opts)
         resolve_device(config.MODEL.DEVICE)

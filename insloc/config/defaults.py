@@ -24,6 +24,10 @@ _C.MODEL.PIXEL_STD = [58.395, 57.12, 57.375]
 # Use the channels_last memory format on CUDA (faster convolutions with AMP).
 _C.MODEL.CHANNELS_LAST = True
 
+# Initial weights of a fine-tuning run: an insloc pretraining or fine-tuning checkpoint, a
+# torchvision-format state dict file, a detectron2 .pkl, or "" (random init). See README.
+_C.MODEL.WEIGHTS = ""
+
 _C.MODEL.BACKBONE = CN()
 # Backbone builder in insloc.modeling.BACKBONE_REGISTRY: "resnet_fpn", "resnet_c4" or "resnet".
 _C.MODEL.BACKBONE.NAME = "resnet_fpn"
@@ -250,6 +254,35 @@ _C.DATALOADER.PREFETCH_FACTOR = 2
 _C.DATALOADER.PIN_MEMORY = True
 
 # ---------------------------------------------------------------------------------------------
+# Detection data (fine-tuning; insloc.data.detection, README "Detection data")
+# ---------------------------------------------------------------------------------------------
+# Datasets to train on, concatenated: names (voc_2007_trainval, coco_2017_train, synthetic_train,
+# ...) or COCO json paths "x.json" / "x.json:image_root".
+_C.DATASETS.TRAIN = ()
+# Datasets to evaluate on, each on its own (names or json paths as DATASETS.TRAIN).
+_C.DATASETS.TEST = ()
+# Train on VOC objects marked difficult (detectron2's VOC loader does); False drops them.
+_C.DATASETS.TRAIN_ON_DIFFICULT = False
+# Number of synthetic_test scenes (synthetic_train has DATASETS.SYNTHETIC.NUM_IMAGES).
+_C.DATASETS.SYNTHETIC.NUM_TEST_IMAGES = 256
+# Training short-edge lengths: the candidates ("choice") or (low, high), both included ("range").
+_C.INPUT.MIN_SIZE_TRAIN = (800,)
+# How a training short edge is drawn from MIN_SIZE_TRAIN: "choice" or "range".
+_C.INPUT.MIN_SIZE_TRAIN_SAMPLING = "choice"
+# Cap of the longer side of training images.
+_C.INPUT.MAX_SIZE_TRAIN = 1333
+# Short-edge length of test images (0: keep the original size).
+_C.INPUT.MIN_SIZE_TEST = 800
+# Cap of the longer side of test images.
+_C.INPUT.MAX_SIZE_TEST = 1333
+# Training flip: "horizontal" (probability 0.5, boxes and masks move with the image) or "none".
+_C.INPUT.RANDOM_FLIP = "horizontal"
+# Batch landscape and portrait training images separately (less padding per batch).
+_C.DATALOADER.ASPECT_RATIO_GROUPING = True
+# Drop training images left with no annotation once crowd (and difficult) ones are removed.
+_C.DATALOADER.FILTER_EMPTY_ANNOTATIONS = True
+
+# ---------------------------------------------------------------------------------------------
 # Solver
 # ---------------------------------------------------------------------------------------------
 _C.SOLVER = CN()
@@ -264,8 +297,17 @@ _C.SOLVER.REFERENCE_BATCH_SIZE = 256
 _C.SOLVER.MOMENTUM = 0.9
 _C.SOLVER.NESTEROV = True
 _C.SOLVER.WEIGHT_DECAY = 1e-4
-# "WarmupCosineLR" (to 0 at MAX_ITER) or "WarmupConstantLR".
+# Weight decay of normalisation layers' parameters; -1 uses WEIGHT_DECAY (MoCo's pretraining),
+# detection recipes set 0.0 (detectron2's default).
+_C.SOLVER.WEIGHT_DECAY_NORM = -1.0
+# Scale MAX_ITER, STEPS, WARMUP_ITERS, CHECKPOINT_PERIOD and TEST.EVAL_PERIOD (given for
+# REFERENCE_BATCH_SIZE images, like BASE_LR) to IMS_PER_BATCH, keeping the epochs (train_net.py).
+_C.SOLVER.SCALE_ITERS_WITH_BATCH = False
+# "WarmupCosineLR" (to 0 at MAX_ITER), "WarmupConstantLR" or "WarmupMultiStepLR" (STEPS, GAMMA).
 _C.SOLVER.LR_SCHEDULER_NAME = "WarmupCosineLR"
+# WarmupMultiStepLR: iterations at which the lr is multiplied by GAMMA (increasing).
+_C.SOLVER.STEPS = ()
+_C.SOLVER.GAMMA = 0.1
 # Linear warm-up length in iterations and starting factor (0 iterations: no warm-up).
 _C.SOLVER.WARMUP_ITERS = 0
 _C.SOLVER.WARMUP_FACTOR = 0.001
@@ -285,6 +327,11 @@ _C.TEST = CN()
 _C.TEST.INSTANCE_DISC_SAMPLES = 0
 # Iterations between evaluations (0: only before and after training).
 _C.TEST.EVAL_PERIOD = 0
+_C.TEST.PRECISE_BN = CN()
+# Fine-tuning: recompute BN statistics on NUM_ITER training batches before each evaluation
+# (detectron2's PreciseBN; on in the transfer protocol's configs).
+_C.TEST.PRECISE_BN.ENABLED = False
+_C.TEST.PRECISE_BN.NUM_ITER = 200
 
 # ---------------------------------------------------------------------------------------------
 # Misc

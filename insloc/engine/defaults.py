@@ -26,11 +26,17 @@ def default_argument_parser(description: str) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "opts",
-        nargs=argparse.REMAINDER,
+        nargs="*",
         default=[],
-        help="config overrides as KEY VALUE pairs, e.g. SOLVER.MAX_ITER 1000",
+        help="config overrides as KEY VALUE pairs, e.g. SOLVER.MAX_ITER 1000; flags may stand "
+        "before or after them",
     )
     return parser
+
+
+def parse_args(parser: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
+    """Parse flags that stand anywhere among the ``KEY VALUE`` overrides."""
+    return parser.parse_intermixed_args(argv)
 
 
 def default_setup(cfg, args):

@@ -1,5 +1,6 @@
-"""SGD and the per-iteration learning-rate schedule of the pretraining recipes."""
+"""SGD and the per-iteration learning-rate schedules: warm-up, then cosine, constant or steps."""
 
+import bisect
 import math
 
 import torch
@@ -12,9 +13,33 @@ def scaled_lr(cfg) -> float:
     return cfg.SOLVER.BASE_LR * (cfg.SOLVER.IMS_PER_BATCH / ref if ref else 1.0)
 
 
+_NORM_TYPES = (
+    torch.nn.modules.batchnorm._BatchNorm,
+    torch.nn.GroupNorm,
+    torch.nn.LayerNorm,
+    torch.nn.LocalResponseNorm,
+)
+
+
 def build_optimizer(cfg, model: torch.nn.Module) -> torch.optim.Optimizer:
-    """SGD over the trainable (query-side) parameters; weight decay on all of them, as MoCo does."""
-    params = [p for p in model.parameters() if p.requires_grad]
+    """SGD over the trainable parameters.
+
+    Weight decay is SOLVER.WEIGHT_DECAY on every parameter, except those of normalisation layers,
+    which get SOLVER.WEIGHT_DECAY_NORM when it is set (>= 0; detectron2's default for fine-tuning is
+    0.0) and WEIGHT_DECAY otherwise (-1, MoCo's pretraining: decay on all parameters).
+    """
+    norm_decay = cfg.SOLVER.WEIGHT_DECAY_NORM
+    if norm_decay < 0:
+        params = [p for p in model.parameters() if p.requires_grad]
+    else:
+        norm_params, other, seen = [], [], set()
+        for module in model.modules():
+            for p in module.parameters(recurse=False):
+                if not p.requires_grad or id(p) in seen:
+                    continue
+                seen.add(id(p))
+                (norm_params if isinstance(module, _NORM_TYPES) else other).append(p)
+        params = [{"params": other}, {"params": norm_params, "weight_decay": norm_decay}]
     return torch.optim.SGD(
         params,
         lr=scaled_lr(cfg),
@@ -25,20 +50,48 @@ def build_optimizer(cfg, model: torch.nn.Module) -> torch.optim.Optimizer:
 
 
 class WarmupLR(LRScheduler):
-    """Linear warm-up from ``warmup_factor`` followed by a cosine decay to 0 or a constant lr.
+    """Linear warm-up from ``warmup_factor``, then a cosine decay to 0, a constant lr, or a decay by
+    ``gamma`` at each of ``steps`` (detectron2's WarmupMultiStepLR).
 
     Stepped once per iteration; its state is plain numbers, so checkpoints stay weights-only.
+
+    Args:
+        optimizer: the optimizer whose groups' lr it sets.
+        max_iter: the last iteration (the cosine reaches 0 there).
+        cosine: cosine decay (ignored when ``steps`` is given).
+        steps: iterations at which the lr is multiplied by ``gamma``; empty for no steps.
+        gamma: the factor of each step.
+        warmup_iters, warmup_factor: linear warm-up length and starting factor.
     """
 
-    def __init__(self, optimizer, *, max_iter, cosine=True, warmup_iters=0, warmup_factor=0.001):
+    def __init__(
+        self,
+        optimizer,
+        *,
+        max_iter,
+        cosine=True,
+        steps=(),
+        gamma=0.1,
+        warmup_iters=0,
+        warmup_factor=0.001,
+    ):
+        if list(steps) != sorted(steps):
+            raise ValueError(f"SOLVER.STEPS = {list(steps)}: expected increasing iterations")
         self.max_iter = max_iter
         self.cosine = cosine
+        self.steps = tuple(steps)
+        self.gamma = gamma
         self.warmup_iters = warmup_iters
         self.warmup_factor = warmup_factor
         super().__init__(optimizer)
 
     def factor(self, it: int) -> float:
-        f = 0.5 * (1.0 + math.cos(math.pi * it / self.max_iter)) if self.cosine else 1.0
+        if self.steps:
+            f = self.gamma ** bisect.bisect_right(self.steps, it)
+        elif self.cosine:
+            f = 0.5 * (1.0 + math.cos(math.pi * it / self.max_iter))
+        else:
+            f = 1.0
         if it < self.warmup_iters:
             alpha = it / self.warmup_iters
             f *= self.warmup_factor * (1 - alpha) + alpha
@@ -48,11 +101,71 @@ class WarmupLR(LRScheduler):
         return [base * self.factor(self.last_epoch) for base in self.base_lrs]
 
 
-def build_lr_scheduler(cfg, optimizer) -> WarmupLR:
+def build_lr_scheduler(cfg, optimizer, max_iter: int = None) -> WarmupLR:
+    """The schedule of SOLVER.LR_SCHEDULER_NAME over ``max_iter`` (default SOLVER.MAX_ITER)."""
+    name = cfg.SOLVER.LR_SCHEDULER_NAME
     return WarmupLR(
         optimizer,
-        max_iter=cfg.SOLVER.MAX_ITER,
-        cosine=cfg.SOLVER.LR_SCHEDULER_NAME == "WarmupCosineLR",
+        max_iter=cfg.SOLVER.MAX_ITER if max_iter is None else max_iter,
+        cosine=name == "WarmupCosineLR",
+        steps=tuple(cfg.SOLVER.STEPS) if name == "WarmupMultiStepLR" else (),
+        gamma=cfg.SOLVER.GAMMA,
         warmup_iters=cfg.SOLVER.WARMUP_ITERS,
         warmup_factor=cfg.SOLVER.WARMUP_FACTOR,
     )
+
+
+# Iteration counts that a recipe gives for SOLVER.REFERENCE_BATCH_SIZE images per iteration.
+_ITER_KEYS = (
+    "SOLVER.MAX_ITER",
+    "SOLVER.WARMUP_ITERS",
+    "SOLVER.CHECKPOINT_PERIOD",
+    "TEST.EVAL_PERIOD",
+)
+
+
+def scale_schedule_to_batch(cfg):
+    """A recipe's schedule rescaled to the run's batch (detectron2's REFERENCE_WORLD_SIZE rule, by
+    batch size instead of by number of GPUs).
+
+    With SOLVER.SCALE_ITERS_WITH_BATCH, a recipe's BASE_LR and its iteration counts (MAX_ITER,
+    STEPS, WARMUP_ITERS, CHECKPOINT_PERIOD, TEST.EVAL_PERIOD) are those of REFERENCE_BATCH_SIZE
+    images per iteration. A run with IMS_PER_BATCH images multiplies the iteration counts by
+    REFERENCE_BATCH_SIZE / IMS_PER_BATCH (rounded) and the learning rate by the inverse, so it
+    trains the same number of epochs with the same schedule shape.
+
+    Returns:
+        (cfg, message): a frozen config whose values are the run's (REFERENCE_BATCH_SIZE becomes
+        IMS_PER_BATCH, so scaling it again changes nothing) and a line for the log, or the config
+        unchanged and "" when nothing scales.
+    """
+    ref, batch = cfg.SOLVER.REFERENCE_BATCH_SIZE, cfg.SOLVER.IMS_PER_BATCH
+    if not cfg.SOLVER.SCALE_ITERS_WITH_BATCH or not ref or ref == batch:
+        return cfg, ""
+    factor = ref / batch
+    cfg = cfg.clone()
+    cfg.defrost()
+    scaled = []
+    for key in _ITER_KEYS:
+        node, leaf = _node(cfg, key)
+        old = node[leaf]
+        node[leaf] = max(1, int(round(old * factor))) if old else 0
+        scaled.append(f"{key} {old} -> {node[leaf]}")
+    cfg.SOLVER.STEPS = tuple(int(round(s * factor)) for s in cfg.SOLVER.STEPS)
+    scaled.append(f"SOLVER.STEPS -> {list(cfg.SOLVER.STEPS)}")
+    cfg.SOLVER.BASE_LR = cfg.SOLVER.BASE_LR * batch / ref
+    cfg.SOLVER.REFERENCE_BATCH_SIZE = batch
+    cfg.freeze()
+    message = (
+        f"schedule scaled from the recipe's {ref} to {batch} images per iteration "
+        f"(SOLVER.SCALE_ITERS_WITH_BATCH): lr {cfg.SOLVER.BASE_LR:g}, " + ", ".join(scaled)
+    )
+    return cfg, message
+
+
+def _node(cfg, key):
+    *parents, leaf = key.split(".")
+    node = cfg
+    for part in parents:
+        node = node[part]
+    return node, leaf

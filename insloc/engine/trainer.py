@@ -1,9 +1,12 @@
-"""The pretraining loop: one object owns the model, optimizer, data stream and checkpoints.
+"""The one training loop of insloc: pretraining, detection fine-tuning and dense training use it.
 
-Resuming restores everything the future of a run depends on (weights of both encoders, queues,
-optimizer, schedule, iteration, RNG states); the data stream is a pure function of
-(SEED, iteration), so a run killed at any moment and resumed ends with the same weights as an
-uninterrupted one.
+A :class:`Trainer` owns the model, the optimizer and schedule, the data stream and the checkpoints.
+Subclasses say what is trained (``build_model``), on what (``build_train_loader``) and how it is
+evaluated (``evaluate``); the loop, AMP, DDP, logging, metrics and checkpoint/resume are here.
+
+Resuming restores everything the future of a run depends on (weights and buffers, optimizer,
+schedule, iteration, RNG states); the data streams are pure functions of (SEED, iteration), so a
+run killed at any moment and resumed ends with the same weights as an uninterrupted one.
 """
 
 import logging
@@ -15,16 +18,13 @@ from collections import defaultdict
 from contextlib import nullcontext
 
 import torch
+from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 import insloc
-from insloc.data import build_pretrain_dataset, build_pretrain_loader
-from insloc.evaluation import build_heldout_batch, instance_discrimination_accuracy
-from insloc.modeling import build_model
 from insloc.utils import comm
 from insloc.utils.events import MetricsWriter
-from insloc.utils.visualize import save_composite_grid
 
 from .checkpoint import (
     atomic_save,
@@ -38,25 +38,24 @@ from .optim import build_lr_scheduler, build_optimizer
 
 logger = logging.getLogger("insloc.trainer")
 
-# Fields of the checkpoint's config that fix the shapes of the weights: a --resume must agree.
-_ARCH_KEYS = (
-    "MODEL.META_ARCHITECTURE",
-    "MODEL.BACKBONE.NAME",
-    "MODEL.RESNETS.DEPTH",
-    "MODEL.RESNETS.WIDTH",
-    "MODEL.ROI_BOX_HEAD.IN_FEATURES",
-    "MODEL.MOCO.DIM",
-    "MODEL.MOCO.QUEUE_SIZE",
-)
 
+class Trainer:
+    """Trains ``build_model(cfg)`` on ``build_train_loader(cfg, start_iter)`` for max_iter steps.
 
-class PretrainTrainer:
-    """Pretrains ``build_model(cfg)`` on ``DATASETS.PRETRAIN`` for ``SOLVER.MAX_ITER`` iterations.
+    Contract of the model: ``model(batch) -> dict`` whose "loss*" entries are scalar losses to sum
+    and whose other entries are detached scalar metrics. A batch is a collated dict of tensors or a
+    list of sample dicts; every tensor inside is moved to the device.
 
     Args:
         cfg: a frozen config.
         resume: continue from ``OUTPUT_DIR/last_checkpoint`` when it exists.
+
+    Subclasses override ``build_model``, ``build_train_loader`` and optionally ``evaluate``,
+    ``load_initial_weights``, ``on_first_batch``, ``find_unused_parameters`` and ``arch_keys``.
     """
+
+    # Config keys that fix the shapes of the weights: a --resume must agree on them.
+    arch_keys = ("MODEL.META_ARCHITECTURE", "MODEL.BACKBONE.NAME", "MODEL.RESNETS.DEPTH")
 
     def __init__(self, cfg, resume: bool = False):
         self.cfg = cfg
@@ -69,12 +68,13 @@ class PretrainTrainer:
 
         torch.manual_seed(cfg.SEED)  # the same initial weights on every rank
         random.seed(cfg.SEED)
-        model = build_model(cfg).to(self.device)
+        model = self.build_model(cfg).to(self.device)
         if cfg.MODEL.CHANNELS_LAST and self.device.type == "cuda":
             model = model.to(memory_format=torch.channels_last)
         self.model = model
-        self.optimizer = build_optimizer(cfg, model)
-        self.scheduler = build_lr_scheduler(cfg, self.optimizer)
+        self.max_iter = self.resolve_max_iter(cfg)
+        self.optimizer = self.build_optimizer(cfg, model)
+        self.scheduler = self.build_lr_scheduler(cfg, self.optimizer)
         amp = cfg.SOLVER.AMP.ENABLED and self.device.type == "cuda"
         self.amp_dtype = getattr(torch, cfg.SOLVER.AMP.DTYPE) if amp else None
         self.scaler = torch.amp.GradScaler(
@@ -84,36 +84,71 @@ class PretrainTrainer:
         self.start_iter = 0
         self.num_bad_images = 0  # over all processes, up to the last reduction
         self._bad_pending = 0  # this process's, since then
-        if resume:
-            self._resume()
+        if not (resume and self._resume()):
+            self.load_initial_weights()
 
-        self.train_model = model
-        if comm.get_world_size() > 1:
-            self.train_model = DistributedDataParallel(
-                model,
-                device_ids=[get_local_rank()] if self.device.type == "cuda" else None,
-                # Queues are identical on every rank by construction (all-gathered keys); not
-                # broadcasting buffers saves 4 x 32 MB per iteration with the official queues.
-                broadcast_buffers=False,
-                find_unused_parameters=_has_unused_levels(cfg),
-            )
-        self.dataset = build_pretrain_dataset(cfg)
-        self.loader = build_pretrain_loader(
-            cfg, self.dataset, start_iter=self.start_iter, log_dir=self.output_dir
+        self.train_model = self.wrap_distributed(model)
+        self.loader = self.build_train_loader(cfg, self.start_iter)
+        self.history = {}  # iteration -> evaluation results
+
+    # ------------------------------------------------------------------ what subclasses define
+    def build_model(self, cfg) -> nn.Module:
+        """The model to train, on the CPU (the trainer moves it)."""
+        raise NotImplementedError
+
+    def build_train_loader(self, cfg, start_iter: int):
+        """An iterable of this process's batches, starting at iteration ``start_iter``."""
+        raise NotImplementedError
+
+    def evaluate(self, iteration: int) -> dict:
+        """Evaluate ``self.model`` (every process calls it); results are recorded in history."""
+        return {}
+
+    def resolve_max_iter(self, cfg) -> int:
+        """Training length in iterations."""
+        return cfg.SOLVER.MAX_ITER
+
+    def build_optimizer(self, cfg, model: nn.Module) -> torch.optim.Optimizer:
+        return build_optimizer(cfg, model)
+
+    def build_lr_scheduler(self, cfg, optimizer):
+        return build_lr_scheduler(cfg, optimizer, max_iter=self.max_iter)
+
+    def load_initial_weights(self) -> None:
+        """Initialise from pretrained weights before training (a run that is not resumed)."""
+
+    def on_first_batch(self, batch) -> None:
+        """Called with the first batch a run (or a resumed run) trains on, on every process."""
+
+    def find_unused_parameters(self) -> bool:
+        """Whether DDP must look for parameters that get no gradient in a step."""
+        return False
+
+    def wrap_distributed(self, model: nn.Module) -> nn.Module:
+        if comm.get_world_size() == 1:
+            return model
+        return DistributedDataParallel(
+            model,
+            device_ids=[get_local_rank()] if self.device.type == "cuda" else None,
+            # Buffers that must agree (MoCo's queues) are identical on every rank by construction;
+            # not broadcasting them saves 4 x 32 MB per iteration with the official queues.
+            broadcast_buffers=False,
+            find_unused_parameters=self.find_unused_parameters(),
         )
-        self.heldout = None
-        if cfg.TEST.INSTANCE_DISC_SAMPLES and self.is_main:
-            self.heldout = build_heldout_batch(cfg, cfg.TEST.INSTANCE_DISC_SAMPLES)
-        self.history = {}  # iteration -> held-out instance discrimination accuracy
 
     # ------------------------------------------------------------------ checkpoints
-    def _resume(self) -> None:
+    def checkpoint_state(self) -> dict:
+        """Plain values a subclass adds to every checkpoint (merged into the saved dict)."""
+        return {"meta_arch": self.cfg.MODEL.META_ARCHITECTURE}
+
+    def _resume(self) -> bool:
+        """Restore the newest checkpoint of OUTPUT_DIR; False when there is none."""
         path = last_checkpoint(self.output_dir)
         if path is None:
             logger.info(f"--resume: no checkpoint in {self.output_dir}; starting from scratch")
-            return
+            return False
         ckpt = load_checkpoint(path)
-        _check_same_architecture(ckpt, self.cfg, path)
+        _check_same_architecture(ckpt, self.cfg, path, self.arch_keys)
         try:
             self.model.load_state_dict(ckpt["model"])
         except RuntimeError as e:
@@ -130,6 +165,7 @@ class PretrainTrainer:
         if "cuda" in rng and self.device.type == "cuda":
             torch.cuda.set_rng_state(rng["cuda"], self.device)
         logger.info(f"resumed from {path}: {self.start_iter} iterations done")
+        return True
 
     def _reduce_bad_images(self) -> int:
         """Add every process's skipped-file count since the last call to the total (a collective:
@@ -155,35 +191,38 @@ class PretrainTrainer:
                 "rng": rng,
                 "num_bad_images": self.num_bad_images,
                 "config": self.cfg.dump(),
-                "meta_arch": self.cfg.MODEL.META_ARCHITECTURE,
                 "insloc_version": insloc.__version__,
+                **self.checkpoint_state(),
             }
             atomic_save(state, path)
             atomic_write_text(name, os.path.join(self.output_dir, "last_checkpoint"))
         comm.synchronize()
         return path
 
-    # ------------------------------------------------------------------ evaluation
-    def evaluate(self, iteration: int) -> dict:
-        """Held-out instance discrimination accuracy of the query encoder (rank 0)."""
-        result = {}
-        if self.heldout is not None:
-            result = instance_discrimination_accuracy(self.model, self.heldout, self.device)
+    # ------------------------------------------------------------------ training
+    def _evaluate_and_record(self, iteration: int) -> dict:
+        was_training = self.model.training
+        # Evaluation may draw random numbers (precise BN runs training-mode forwards): it must not
+        # move the training stream, or a run resumed after an evaluation would diverge.
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            state = random.getstate()
+            result = self.evaluate(iteration)
+            random.setstate(state)
+        self.model.train(was_training)
+        if result:
             self.history[iteration] = result
-            logger.info(
-                f"iter {iteration}: held-out instance discrimination "
-                + ", ".join(f"{k} {100 * v:.1f}%" for k, v in result.items())
-            )
-        comm.synchronize()
         return result
 
-    # ------------------------------------------------------------------ training
+    def before_train(self) -> None:
+        """Called once before the first step (evaluates the initial model when asked to)."""
+
     def train(self) -> dict:
+        """Run the remaining iterations; returns {iteration: evaluation results}."""
         cfg = self.cfg
-        max_iter = cfg.SOLVER.MAX_ITER
+        max_iter = self.max_iter
         writer = MetricsWriter(self.output_dir) if self.is_main else None
-        if self.start_iter == 0 and self.heldout is not None:
-            self.evaluate(0)
+        self.before_train()
         logger.info(f"training from iteration {self.start_iter} to {max_iter}")
 
         self.train_model.train()
@@ -202,11 +241,9 @@ class PretrainTrainer:
         for it in range(self.start_iter, max_iter):
             batch = next(data_iter)
             t_data = time.perf_counter() - t_prev
-            if it == self.start_iter and self.is_main and cfg.VIS_SAMPLES:
-                save_composite_grid(
-                    batch, os.path.join(self.output_dir, "composites.png"), cfg.VIS_SAMPLES
-                )
-            self._bad_pending += int(batch["num_bad"].sum())
+            if it == self.start_iter:
+                self.on_first_batch(batch)
+            self._bad_pending += _count_bad(batch)
             metrics = self.run_step(batch, it)
             t_iter = time.perf_counter() - t_prev
             t_prev = time.perf_counter()
@@ -233,23 +270,18 @@ class PretrainTrainer:
             elif done % cfg.SOLVER.CHECKPOINT_PERIOD == 0:
                 self.save_checkpoint(done, checkpoint_name(it))
             if cfg.TEST.EVAL_PERIOD and done % cfg.TEST.EVAL_PERIOD == 0 and done != max_iter:
-                self.evaluate(done)  # restores training mode
+                self._evaluate_and_record(done)
         bar.close()
         if self.start_iter == max_iter:
-            logger.info("nothing to do: the run had already reached SOLVER.MAX_ITER")
-        if self.heldout is not None:
-            self.evaluate(max_iter)
+            logger.info("nothing to do: the run had already reached its last iteration")
+        self._evaluate_and_record(max_iter)
         if writer is not None:
             writer.close()
         return self.history
 
-    def run_step(self, batch: dict, it: int) -> dict:
-        """One SGD step; returns the step's losses and metrics as floats."""
-        batch = {
-            k: v.to(self.device, non_blocking=True)
-            for k, v in batch.items()
-            if isinstance(v, torch.Tensor)
-        }
+    def run_step(self, batch, it: int) -> dict:
+        """One optimizer step; returns the step's losses and metrics as floats."""
+        batch = to_device(batch, self.device)
         autocast = torch.autocast("cuda", dtype=self.amp_dtype) if self.amp_dtype else nullcontext()
         with autocast:
             outputs = self.train_model(batch)
@@ -272,21 +304,38 @@ class PretrainTrainer:
         return metrics
 
 
-def _has_unused_levels(cfg) -> bool:
-    """FPN outputs that no box is pooled from leave parameters without gradient under DDP."""
-    if cfg.MODEL.BACKBONE.NAME != "resnet_fpn":
-        return False
-    return set(cfg.MODEL.ROI_BOX_HEAD.IN_FEATURES) != {"p2", "p3", "p4", "p5"}
+def to_device(batch, device: torch.device):
+    """Move every tensor of a (nested) dict / list / tuple to ``device``; other values stay."""
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, dict):
+        return {k: to_device(v, device) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(to_device(v, device) for v in batch)
+    return batch
 
 
-def _check_same_architecture(ckpt: dict, cfg, path: str) -> None:
+def _count_bad(batch) -> int:
+    """Files a batch's samples skipped: "num_bad" of a collated dict or of each sample dict."""
+    if isinstance(batch, dict):
+        n = batch.get("num_bad", 0)
+        return int(n.sum()) if isinstance(n, torch.Tensor) else int(n)
+    if isinstance(batch, (list, tuple)):
+        return sum(int(s.get("num_bad", 0)) for s in batch if isinstance(s, dict))
+    return 0
+
+
+def _check_same_architecture(ckpt: dict, cfg, path: str, keys) -> None:
     from fvcore.common.config import CfgNode
 
     saved = CfgNode.load_cfg(ckpt["config"])
-    for key in _ARCH_KEYS:
+    for key in keys:
         a, b = saved, cfg
-        for part in key.split("."):
-            a, b = a[part], b[part]
+        try:
+            for part in key.split("."):
+                a, b = a[part], b[part]
+        except KeyError:
+            continue  # a key this checkpoint's version did not have
         if _plain(a) != _plain(b):
             raise ValueError(
                 f"--resume: {path} was trained with {key} = {a!r}, this config has {b!r}; "

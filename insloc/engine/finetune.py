@@ -1,0 +1,112 @@
+"""Detection fine-tuning on the generic loop: a detector, labelled data, COCO / VOC evaluation."""
+
+import itertools
+import logging
+import os
+
+from fvcore.nn.precise_bn import get_bn_modules, update_bn_stats
+from torch import nn
+
+from insloc.data.detection import build_detection_test_loader, build_detection_train_loader
+from insloc.evaluation import (
+    build_evaluator,
+    inference_on_dataset,
+    print_results_table,
+    save_results_json,
+)
+from insloc.modeling import build_model
+from insloc.modeling.norm import convert_sync_bn_if_distributed
+from insloc.transfer.weights import load_detection_weights
+from insloc.utils import comm
+
+from .trainer import Trainer, to_device
+
+logger = logging.getLogger("insloc.trainer")
+
+
+class DetectionTrainer(Trainer):
+    """Fine-tunes ``MODEL.META_ARCHITECTURE`` "GeneralizedRCNN" on ``DATASETS.TRAIN`` and evaluates
+    it on every ``DATASETS.TEST`` set every ``TEST.EVAL_PERIOD`` iterations and at the end.
+
+    ``MODEL.WEIGHTS`` initialises the model when the run is not resumed. Layers configured as
+    SyncBN are built as BatchNorm and become SyncBatchNorm only under DDP, so one GPU or a CPU
+    never fails on them. ``TEST.PRECISE_BN`` recomputes BN statistics on training batches before
+    each evaluation (detectron2's PreciseBN hook).
+    """
+
+    arch_keys = (
+        "MODEL.META_ARCHITECTURE",
+        "MODEL.BACKBONE.NAME",
+        "MODEL.RESNETS.DEPTH",
+        "MODEL.RESNETS.WIDTH",
+        "MODEL.MASK_ON",
+        "MODEL.ROI_HEADS.NUM_CLASSES",
+    )
+
+    def build_model(self, cfg) -> nn.Module:
+        # Only the layers configured as SyncBN, and only under DDP on CUDA (no CPU SyncBN).
+        return convert_sync_bn_if_distributed(build_model(cfg), self.device)
+
+    def load_initial_weights(self) -> None:
+        if self.cfg.MODEL.WEIGHTS:
+            load_detection_weights(self.model, self.cfg.MODEL.WEIGHTS, logger)
+        else:
+            logger.info("MODEL.WEIGHTS is empty: training from random initialisation")
+
+    def build_train_loader(self, cfg, start_iter: int):
+        return build_detection_train_loader(cfg, start_iter=start_iter)
+
+    def find_unused_parameters(self) -> bool:
+        # Res5ROIHeads' mask branch gets no gradient in a step whose images hold no foreground.
+        return bool(self.cfg.MODEL.MASK_ON)
+
+    def evaluate(self, iteration: int) -> dict:
+        """Precise BN, then every DATASETS.TEST set; returns {dataset: {"bbox": ..., "segm": ...}}
+        on rank 0 ({} elsewhere) and writes OUTPUT_DIR/results.json."""
+        cfg = self.cfg
+        if not cfg.DATASETS.TEST:
+            return {}
+        if cfg.TEST.PRECISE_BN.ENABLED and get_bn_modules(self.model):
+            self.precise_bn(iteration)
+        results = {}
+        for name in cfg.DATASETS.TEST:
+            loader, metadata = build_detection_test_loader(cfg, name)
+            folder = os.path.join(self.output_dir, "inference", name)
+            evaluator = build_evaluator(cfg, name, metadata, folder)
+            result = inference_on_dataset(self.model, loader, evaluator, self.device)
+            if self.is_main:
+                results[name] = result
+                print_results_table(name, result, logger)
+        if self.is_main:
+            save_results_json(results, os.path.join(self.output_dir, "results.json"))
+            logger.info(f"iter {iteration}: results in {self.output_dir}/results.json")
+        comm.synchronize()
+        return results
+
+    def precise_bn(self, iteration: int) -> None:
+        """Replace BN running statistics by their average over TEST.PRECISE_BN.NUM_ITER training
+        batches of the current weights (the batches training would see from ``iteration`` on, from
+        a loader of their own so the training stream is untouched)."""
+        num_iter = self.cfg.TEST.PRECISE_BN.NUM_ITER
+        loader = build_detection_train_loader(self.cfg, start_iter=iteration)
+        batches = (to_device(b, self.device) for b in itertools.islice(loader, num_iter))
+        self.model.train()
+        update_bn_stats(self.model, batches, num_iter)
+        logger.info(f"precise BN: statistics recomputed on {num_iter} training batches")
+
+
+def evaluate_only(cfg, resume: bool) -> dict:
+    """``--eval-only``: load MODEL.WEIGHTS (or, with ``resume``, the run's last checkpoint) and
+    evaluate on DATASETS.TEST without training."""
+    trainer = _EvalTrainer(cfg, resume=resume)
+    return trainer.evaluate(trainer.start_iter)
+
+
+class _EvalTrainer(DetectionTrainer):
+    """A DetectionTrainer that builds no training loader (evaluation only)."""
+
+    def build_train_loader(self, cfg, start_iter: int):
+        return None
+
+    def precise_bn(self, iteration: int) -> None:
+        logger.info("--eval-only: BN statistics are the checkpoint's (no precise BN)")
