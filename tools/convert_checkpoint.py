@@ -11,11 +11,11 @@ first fc) or a fine-tuning checkpoint (the whole detector), and writes detectron
 
 import argparse
 import os
-import pickle
 import sys
 
-from insloc.engine.checkpoint import atomic_save, atomic_write_bytes, load_checkpoint
+from insloc.engine.checkpoint import atomic_save, load_checkpoint
 from insloc.transfer.detectron2_names import to_detectron2
+from insloc.transfer.pickle_io import write_detectron2_pkl
 from insloc.transfer.torchvision import convert_to_torchvision, detect_arch, pretraining_to_detector
 
 
@@ -54,9 +54,7 @@ def main(argv=None) -> None:
     if args.to == "torchvision":
         atomic_save(converted, args.output)
     else:
-        model = {k: v.detach().cpu().numpy() for k, v in converted.items()}
-        payload = {"model": model, "__author__": "insloc", "matching_heuristics": True}
-        atomic_write_bytes(pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL), args.output)
+        write_detectron2_pkl(converted, args.output)
     print(f"wrote {len(converted)} tensors ({arch}, {args.to} names) to {args.output}")
 
 

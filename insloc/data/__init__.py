@@ -1,11 +1,20 @@
 """Data: synthetic scenes, unlabelled image sources, copy-paste compositing, box augmentation."""
 
 from .anchor_aug import AnchorBoxSampler
-from .build import build_pretrain_dataset, build_pretrain_loader
+from .build import (
+    build_pretrain_dataset,
+    build_pretrain_loader,
+    collate_samples,
+    worker_options,
+)
 from .color import ColorAugmentation, hflip
 from .copy_paste import PastePlan, sample_crop, sample_paste_plan, sample_paste_size
 from .datasets import InsLocPretrainDataset, TwoCropDataset, sample_rng
+from .exemplar import ExemplarDataset
 from .image_io import BadImageError, choose_reduction, read_image, read_image_size
+from .jigsaw import JigsawDataset
+from .relative_loc import RelativeLocDataset
+from .rotation import RotationDataset
 from .samplers import PretrainBatchSampler
 from .sources import (
     FileImageSource,
@@ -21,11 +30,15 @@ __all__ = [
     "BadImageError",
     "CLASS_NAMES",
     "ColorAugmentation",
+    "ExemplarDataset",
     "FileImageSource",
     "ImageSource",
     "InsLocPretrainDataset",
+    "JigsawDataset",
     "PastePlan",
     "PretrainBatchSampler",
+    "RelativeLocDataset",
+    "RotationDataset",
     "SyntheticScenes",
     "SyntheticSource",
     "TwoCropDataset",
@@ -33,6 +46,7 @@ __all__ = [
     "build_pretrain_dataset",
     "build_pretrain_loader",
     "choose_reduction",
+    "collate_samples",
     "hflip",
     "image_source_from_config",
     "read_image",
@@ -41,4 +55,5 @@ __all__ = [
     "sample_paste_plan",
     "sample_paste_size",
     "sample_rng",
+    "worker_options",
 ]

@@ -1,0 +1,215 @@
+"""``MODEL.WEIGHTS``: initial weights of a detection model from any of the files users have.
+
+Accepted files, recognised by content (and ``.pkl`` by name):
+
+- an insloc pretraining checkpoint (``{"model": {encoder_q.*, encoder_k.*, queue_*}, ...}``): the
+  query encoder, its architecture (FPN, C4, plain ResNet) detected from its names;
+- a torchvision-format state dict: ``tools/convert_checkpoint.py --to torchvision`` output,
+  torchvision's own ResNet-50 file (trunk names without prefix, ``layer4`` = res5) or a
+  torchvision detector's weights;
+- a detectron2 ``.pkl`` (``{"model": {name: array}, ...}`` or a bare dict; MoCo's, InsLoc's and
+  insloc's exports), read by the restricted unpickler of :mod:`insloc.transfer.pickle_io`;
+- an insloc fine-tuning checkpoint (``{"model": detector state dict, ...}``);
+- "" (nothing): the model keeps its random initialisation.
+
+Every tensor is placed by name; a file whose tensors match no parameter of the model is an error,
+never a silent random initialisation. Predictor weights for another number of classes (shapes
+differing in the class dimension) are skipped and reported; any other shape mismatch is an error
+(another architecture).
+"""
+
+import logging
+import re
+from collections import OrderedDict, defaultdict
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Tuple
+
+import torch
+from torch import nn
+
+from ..engine.checkpoint import load_checkpoint
+from .detectron2_names import from_detectron2
+from .pickle_io import read_detectron2_pkl
+from .torchvision import detect_arch, pretraining_to_detector
+
+# a torchvision ResNet state dict: stem and stages without prefix ("fc" is ignored)
+_RESNET = re.compile(r"^(conv1|bn1|layer[1-4])\.")
+
+
+@dataclass
+class LoadReport:
+    """What ``load_detection_weights`` did.
+
+    Attributes:
+        path: the file ("" for random init).
+        kind: "random", "insloc pretraining (<arch>)", "torchvision (ResNet)", "torchvision",
+            "detectron2" or "insloc fine-tuning".
+        loaded: model keys that received a tensor from the file.
+        missing: model keys the file has no tensor for (they keep their initialisation).
+        unexpected: names from the file (after renaming) that the model does not have.
+        skipped: {model key: (file shape, model shape)} for predictor tensors of another class
+            count (shapes differing in the first dimension only).
+    """
+
+    path: str
+    kind: str
+    loaded: List[str] = field(default_factory=list)
+    missing: List[str] = field(default_factory=list)
+    unexpected: List[str] = field(default_factory=list)
+    skipped: Dict[str, Tuple[tuple, tuple]] = field(default_factory=dict)
+
+
+def load_detection_weights(
+    model: nn.Module, path: str, logger: Optional[logging.Logger] = None
+) -> LoadReport:
+    """Load ``path`` into ``model`` (in place) and log a table of what was loaded, by module.
+
+    Args:
+        model: a detection model (its ``state_dict`` names are the targets).
+        path: ``MODEL.WEIGHTS``; "" leaves the model as it is.
+        logger: where the table goes (default: this module's logger).
+    Returns:
+        a :class:`LoadReport`.
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: an unreadable or unsafe file, a file matching no parameter of the model, or
+            a tensor whose shape differs from the model's outside the class predictors.
+    """
+    logger = logger or logging.getLogger(__name__)
+    if not path:
+        logger.info("MODEL.WEIGHTS is empty: the detector keeps its random initialisation")
+        return LoadReport(path="", kind="random", missing=list(model.state_dict()))
+    state, kind = read_weights(path, model)
+    report = _match(model, state, path, kind)
+    model.load_state_dict({k: state[k] for k in report.loaded}, strict=False)
+    logger.info(format_report(report))
+    return report
+
+
+def read_weights(path: str, model: nn.Module) -> Tuple[Dict[str, torch.Tensor], str]:
+    """The tensors of ``path`` under the names of ``model``'s state dict, and the file's kind."""
+    targets = list(model.state_dict())
+    detector = "c4" if any(k.startswith("roi_heads.res5.") for k in targets) else "fpn"
+    if path.endswith(".pkl"):
+        state = _bare_detectron2_names(read_detectron2_pkl(path), detector)
+        return from_detectron2(state), "detectron2"
+    ckpt = load_checkpoint(path)
+    if not isinstance(ckpt, dict) or not ckpt:
+        raise ValueError(f"{path}: expected a checkpoint dict or a state dict of tensors")
+    if isinstance(ckpt.get("model"), dict):
+        state = _strip_module_prefix(ckpt["model"])
+        if any(k.startswith("encoder_q.") for k in state):
+            arch = detect_arch(state)
+            return pretraining_to_detector(state, detector), f"insloc pretraining ({arch})"
+        return state, "insloc fine-tuning"
+    state = _strip_module_prefix(ckpt)
+    if not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"{path}: neither a checkpoint with a 'model' dict nor a state dict")
+    if any(k.startswith("layer4.") for k in state) and all(
+        _RESNET.match(k) or k.startswith("fc.") for k in state
+    ):
+        # torchvision's ResNet file: the trunk of a MoCo-style checkpoint, placed the same way
+        trunk = {"encoder_q.backbone." + k: v for k, v in state.items() if _RESNET.match(k)}
+        return pretraining_to_detector(trunk, detector), "torchvision (ResNet)"
+    return state, "torchvision"
+
+
+def _strip_module_prefix(state: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """Names saved from a ``DistributedDataParallel`` wrapper start with "module."."""
+    if state and all(k.startswith("module.") for k in state):
+        return OrderedDict((k[len("module.") :], v) for k, v in state.items())
+    return state
+
+
+def _bare_detectron2_names(
+    state: Dict[str, torch.Tensor], detector: str
+) -> Dict[str, torch.Tensor]:
+    """MoCo's converter writes trunk names without "backbone." (``stem.*``, ``res2.*``..``res5.*``)
+    for detectron2's suffix matching; give them the full names in a ``detector`` ("c4", "fpn")."""
+    if not any(k.startswith(("stem.", "res2.")) for k in state):
+        return state
+    trunk = "backbone." if detector == "c4" else "backbone.bottom_up."
+    res5 = "roi_heads." if detector == "c4" else trunk
+    out = OrderedDict()
+    for k, v in state.items():
+        if k.startswith(("stem.", "res2.", "res3.", "res4.")):
+            out[trunk + k] = v
+        elif k.startswith("res5."):
+            out[res5 + k] = v
+        else:
+            out[k] = v
+    return out
+
+
+def is_predictor(name: str) -> bool:
+    """Whether a model key belongs to a class predictor."""
+    return "predictor" in name
+
+
+def _other_class_count(name: str, theirs: torch.Size, ours: torch.Size) -> bool:
+    """A predictor tensor whose shapes differ in the class dimension (the first) only."""
+    return is_predictor(name) and len(theirs) == len(ours) and theirs[1:] == ours[1:]
+
+
+def _match(model: nn.Module, state: Dict[str, torch.Tensor], path: str, kind: str) -> LoadReport:
+    report = LoadReport(path=path, kind=kind)
+    own = model.state_dict()
+    for name, value in state.items():
+        if name not in own:
+            report.unexpected.append(name)
+        elif tuple(value.shape) == tuple(own[name].shape):
+            report.loaded.append(name)
+        elif _other_class_count(name, value.shape, own[name].shape):
+            report.skipped[name] = (tuple(value.shape), tuple(own[name].shape))
+        else:
+            raise ValueError(
+                f"{path}: {name} has shape {tuple(value.shape)} in the file but "
+                f"{tuple(own[name].shape)} in the model: the file is of another architecture "
+                "(depth, width, norm or head)"
+            )
+    if not report.loaded:
+        raise ValueError(
+            f"{path} ({kind}) matches no parameter of the model: first names in the file "
+            f"{list(state)[:3]}, in the model {list(own)[:3]}"
+        )
+    loaded = set(report.loaded)
+    report.missing = [k for k in own if k not in loaded]
+    return report
+
+
+def module_group(name: str) -> str:
+    """The row of the load table a key is counted in."""
+    if is_predictor(name):
+        return "predictors"
+    parts = name.split(".")
+    if parts[0] == "backbone":
+        return "backbone.fpn" if any(p.startswith("fpn") for p in parts[1:3]) else "backbone"
+    if parts[0] == "roi_heads" and len(parts) > 2:
+        return ".".join(parts[:2])
+    return parts[0]
+
+
+def format_report(report: LoadReport, max_names: int = 8) -> str:
+    """A table of loaded / missing / unexpected / skipped counts by module, then the names."""
+    counts = defaultdict(lambda: [0, 0, 0, 0])
+    for col, names in enumerate((report.loaded, report.missing, report.unexpected, report.skipped)):
+        for name in names:
+            counts[module_group(name)][col] += 1
+    header = ("module", "loaded", "missing", "unexpected", "skipped (shape)")
+    rows = [header] + [(g, *map(str, c)) for g, c in sorted(counts.items())]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    lines = [f"weights from {report.path} ({report.kind}):"]
+    for r in rows:
+        lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)))
+    for label, names in (("missing", report.missing), ("unexpected", report.unexpected)):
+        if names:
+            shown = ", ".join(names[:max_names])
+            more = f" ... (+{len(names) - max_names})" if len(names) > max_names else ""
+            lines.append(f"  {label}: {shown}{more}")
+    if report.skipped:
+        name, (theirs, ours) = next(iter(report.skipped.items()))
+        lines.append(
+            f"  predictors not loaded (another number of classes; e.g. {name}: file {theirs}, "
+            f"model {ours}): {len(report.skipped)} tensors keep their initialisation"
+        )
+    return "\n".join(lines)

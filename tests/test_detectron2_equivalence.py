@@ -1,0 +1,218 @@
+"""insloc's detectors give detectron2's detections when loaded with the same detectron2 weights.
+
+A randomly initialised detectron2 Mask R-CNN (C4 and FPN, the protocol configs of
+``configs/detectron2`` at an eighth of R50's width) is saved as a ``.pkl``, loaded into insloc's
+model with ``load_detection_weights``, and both run in eval mode on the same resized images:
+proposals, boxes, scores, classes and pasted masks are compared. Skipped where detectron2 is not
+installed (it is not on PyPI).
+"""
+
+import os
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+pytest.importorskip("detectron2")
+
+from detectron2.data import transforms as T  # noqa: E402
+from detectron2.modeling import build_model as build_d2_model  # noqa: E402
+
+from insloc.config import get_cfg  # noqa: E402
+from insloc.modeling import build_model  # noqa: E402
+from insloc.transfer.detectron2 import setup_cfg  # noqa: E402
+from insloc.transfer.pickle_io import write_detectron2_pkl  # noqa: E402
+from insloc.transfer.weights import load_detection_weights  # noqa: E402
+
+from .conftest import ROOT  # noqa: E402
+
+WIDTH = 8  # R50 at an eighth of its width: stem 8, res2 32 ... res5 256 channels
+NUM_CLASSES = 3
+MIN_SIZE, MAX_SIZE = 224, 320
+SIZES = [(300, 217), (256, 341)]  # (width, height): resized sides not multiples of 32
+D2_OPTS = [
+    "MODEL.RESNETS.STEM_OUT_CHANNELS", WIDTH, "MODEL.RESNETS.WIDTH_PER_GROUP", WIDTH,
+    "MODEL.RESNETS.RES2_OUT_CHANNELS", 4 * WIDTH, "MODEL.FPN.OUT_CHANNELS", 4 * WIDTH,
+    "MODEL.ROI_BOX_HEAD.CONV_DIM", 4 * WIDTH, "MODEL.ROI_BOX_HEAD.FC_DIM", 16 * WIDTH,
+    "MODEL.ROI_MASK_HEAD.CONV_DIM", 4 * WIDTH, "MODEL.ROI_HEADS.NUM_CLASSES", NUM_CLASSES,
+    "MODEL.DEVICE", "cpu",
+]  # fmt: skip
+
+
+def insloc_cfg(arch: str):
+    """insloc's detector with the architecture of the detectron2 protocol config ``arch``."""
+    cfg = get_cfg()
+    m = cfg.MODEL
+    m.META_ARCHITECTURE = "GeneralizedRCNN"
+    m.MASK_ON = True
+    m.DEVICE = "cpu"
+    m.RESNETS.DEPTH, m.RESNETS.WIDTH, m.RESNETS.NORM = 50, WIDTH, "BN"
+    m.ROI_HEADS.NUM_CLASSES = NUM_CLASSES
+    m.ROI_MASK_HEAD.CONV_DIM = 4 * WIDTH  # C4: the deconv's width
+    if arch == "c4":
+        m.BACKBONE.NAME = "resnet_c4"
+        m.ROI_HEADS.NAME = "Res5ROIHeads"
+        m.ROI_HEADS.RES5_EXTRA_NORM = True
+        m.ROI_BOX_HEAD.POOLER_RESOLUTION = 14
+    else:
+        m.BACKBONE.NAME = "resnet_fpn"
+        m.FPN.OUT_CHANNELS, m.FPN.NORM = 4 * WIDTH, "BN"
+        m.ANCHOR_GENERATOR.SIZES = [[32], [64], [128], [256], [512]]
+        m.RPN.IN_FEATURES = ["p2", "p3", "p4", "p5", "p6"]
+        m.RPN.PRE_NMS_TOPK_TRAIN, m.RPN.PRE_NMS_TOPK_TEST = 2000, 1000
+        m.RPN.POST_NMS_TOPK_TRAIN, m.RPN.POST_NMS_TOPK_TEST = 1000, 1000
+        m.ROI_HEADS.NAME = "StandardROIHeads"
+        m.ROI_HEADS.IN_FEATURES = ["p2", "p3", "p4", "p5"]
+        h = m.ROI_BOX_HEAD
+        h.NUM_CONV, h.CONV_DIM, h.NUM_FC, h.FC_DIM = 4, 4 * WIDTH, 1, 16 * WIDTH
+        h.NORM, h.EXTRA_NORM, h.POOLER_RESOLUTION = "BN", True, 7
+        m.ROI_MASK_HEAD.NUM_CONV, m.ROI_MASK_HEAD.CONV_DIM = 4, 4 * WIDTH
+        m.ROI_MASK_HEAD.NORM = "BN"
+    return cfg
+
+
+def randomise(model: torch.nn.Module, inputs, seed: int) -> None:
+    """Batch norms calibrated on ``inputs`` (each one's statistics are those of its input in one
+    eval pass, so activations stay normalised through the random network) with random affine
+    terms (an identity norm would hide a misplaced one), and predictors with larger weights than
+    detectron2's initialisation so that scores, box deltas and mask logits are spread out (no
+    near-ties for top-k, NMS and the mask threshold)."""
+    g = torch.Generator().manual_seed(seed)
+
+    def calibrate(module, args):
+        x = args[0].transpose(0, 1).flatten(1)  # C x everything else
+        module.running_mean.copy_(x.mean(1))
+        module.running_var.copy_(x.var(1))
+        module.weight.copy_(torch.rand(module.num_features, generator=g) * 0.4 + 0.8)
+        module.bias.copy_((torch.rand(module.num_features, generator=g) - 0.5) * 0.2)
+        hooks.pop(module).remove()  # the first input only (res5 also runs on the mask boxes)
+
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith(("objectness_logits.weight", "cls_score.weight")):
+                p.copy_(torch.randn(p.shape, generator=g) * 0.1)
+            elif name.endswith("mask_head.predictor.weight"):
+                p.copy_(torch.randn(p.shape, generator=g) * 0.05)
+            elif name.endswith(("anchor_deltas.weight", "bbox_pred.weight")):
+                p.copy_(torch.randn(p.shape, generator=g) * 0.01)
+        hooks = {}
+        for module in model.modules():
+            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                hooks[module] = module.register_forward_pre_hook(calibrate)
+        model(inputs)
+    assert not hooks, "every batch norm saw an input"
+
+
+def images():
+    """Smooth random RGB images with a few flat rectangles, H x W x 3 uint8."""
+    rng = np.random.default_rng(0)
+    out = []
+    for w, h in SIZES:
+        small = rng.integers(0, 256, (h // 16 + 1, w // 16 + 1, 3), dtype=np.uint8)
+        img = np.asarray(Image.fromarray(small).resize((w, h), Image.BICUBIC)).copy()
+        for _ in range(3):
+            x, y = rng.integers(0, w - 40), rng.integers(0, h - 40)
+            img[y : y + rng.integers(20, 40), x : x + rng.integers(20, 40)] = rng.integers(
+                0, 256, 3
+            )
+        out.append(img)
+    return out
+
+
+@pytest.fixture(scope="module", params=["c4", "fpn"])
+def pair(request, tmp_path_factory):
+    arch = request.param
+    config = {"c4": "coco_mask_rcnn_R50_C4_1x.yaml", "fpn": "coco_mask_rcnn_R50_FPN_1x.yaml"}[arch]
+    d2_cfg = setup_cfg(os.path.join(ROOT, "configs", "detectron2", config), D2_OPTS)
+    torch.manual_seed(0)
+    d2 = build_d2_model(d2_cfg).eval()
+    randomise(d2, d2_inputs(), seed=1)
+    path = str(tmp_path_factory.mktemp(arch) / "d2.pkl")
+    write_detectron2_pkl(d2.state_dict(), path)
+    torch.manual_seed(1)
+    ours = build_model(insloc_cfg(arch)).eval()
+    report = load_detection_weights(ours, path)
+    return arch, d2, ours, report
+
+
+def test_every_detectron2_tensor_has_a_place(pair):
+    arch, d2, ours, report = pair
+    assert report.kind == "detectron2"
+    assert report.unexpected == [] and report.skipped == {}
+    assert report.missing == []
+    assert len(report.loaded) == len(d2.state_dict())
+
+
+def d2_inputs():
+    """The test images resized by detectron2's test transform, as its model's inputs."""
+    inputs = []
+    for img in images():
+        r = T.ResizeShortestEdge(MIN_SIZE, MAX_SIZE).get_transform(img).apply_image(img)
+        tensor = torch.from_numpy(np.ascontiguousarray(r.transpose(2, 0, 1)))  # 3 x h x w RGB
+        inputs.append({"image": tensor, "height": img.shape[0], "width": img.shape[1]})
+    return inputs
+
+
+def _run(pair):
+    """Both models on the same inputs; the RPNs' outputs are captured during the same pass."""
+    arch, d2, ours, _ = pair
+    theirs_in = d2_inputs()
+    ours_in = [dict(x, image=x["image"].clone()) for x in theirs_in]
+    proposals = {}
+    hooks = [
+        d2.proposal_generator.register_forward_hook(
+            lambda m, i, out: proposals.update(d2=[p.proposal_boxes.tensor for p in out[0]])
+        ),
+        ours.rpn.register_forward_hook(lambda m, i, out: proposals.update(ours=out[0])),
+    ]
+    with torch.no_grad():
+        d2_out, our_out = d2(theirs_in), ours(ours_in)
+    for h in hooks:
+        h.remove()
+    return proposals["d2"], d2_out, proposals["ours"], our_out
+
+
+@pytest.fixture(scope="module")
+def outputs(pair):
+    return pair[0], _run(pair)
+
+
+def test_same_proposals(outputs):
+    arch, (d2_props, _, our_props, _) = outputs
+    for theirs, ours in zip(d2_props, our_props):
+        assert len(ours) == len(theirs) > 100
+        diff = (ours - theirs).abs().max().item()
+        print(f"{arch} proposals: {len(ours)}, max |diff| {diff:.2e} px")
+        assert diff < 1e-3
+
+
+def test_same_detections_and_masks(outputs):
+    arch, (_, d2_out, _, our_out) = outputs
+    for theirs, ours in zip(d2_out, our_out):
+        inst = theirs["instances"]
+        assert len(ours["boxes"]) == len(inst) > 20
+        assert torch.equal(ours["classes"], inst.pred_classes)
+        box_diff = (ours["boxes"] - inst.pred_boxes.tensor).abs().max().item()
+        score_diff = (ours["scores"] - inst.scores).abs().max().item()
+        m1, m2 = ours["masks"], inst.pred_masks
+        inter = (m1 & m2).flatten(1).sum(1).float()
+        union = (m1 | m2).flatten(1).sum(1).float()
+        iou = torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(union))
+        differing = (m1 != m2).sum().item()
+        print(
+            f"{arch} detections: {len(inst)}, max |box diff| {box_diff:.2e} px, max |score diff| "
+            f"{score_diff:.2e}, mask IoU min {iou.min():.4f} mean {iou.mean():.4f}, "
+            f"{differing} differing mask pixels of {m1.numel()}"
+        )
+        assert box_diff < 1e-3 and score_diff < 1e-4
+        assert iou.min() > 0.99
+
+
+def test_insloc_test_resize_gives_detectron2_pixels():
+    transforms = pytest.importorskip("insloc.data.detection.transforms")
+    for img in images():
+        h, w = img.shape[:2]
+        ours = transforms.ResizeFlip(h, w, *transforms.resize_shape(h, w, MIN_SIZE, MAX_SIZE))
+        theirs = T.ResizeShortestEdge(MIN_SIZE, MAX_SIZE).get_transform(img).apply_image(img)
+        assert np.array_equal(ours.apply_image(img), theirs)
