@@ -11,12 +11,23 @@ from insloc.modeling import build_model
 from insloc.transfer.detectron2_names import from_detectron2, to_detectron2
 from insloc.transfer.torchvision import pretraining_to_detector
 
-from .conftest import config_path
+from .conftest import ROOT, config_path
 from .test_convert import _cli
 from .test_detection_models import set_detector, tiny_detector_cfg
 
 # Names and shapes of real detectron2 models (detectron2 0.6 built from source), shared by the team.
-REFERENCE = os.environ.get("INSLOC_D2_REFERENCE", "/work/shared/detectron2_reference")
+# ../shared/detectron2_reference beside the checkout (or beside a worktree's parent).
+REFERENCE = os.environ.get("INSLOC_D2_REFERENCE") or next(
+    (
+        p
+        for p in (
+            os.path.join(ROOT, *up, "shared", "detectron2_reference")
+            for up in ([".."], ["..", ".."])
+        )
+        if os.path.isdir(p)
+    ),
+    os.path.join(ROOT, "..", "shared", "detectron2_reference"),
+)
 
 
 def reference(name):
