@@ -4,6 +4,7 @@ A recipe is a yaml file with an optional ``_BASE_`` (a path relative to the file
 it changes. Mistakes are reported as a one-line :class:`ConfigError` naming the file or key.
 """
 
+import ast
 import os
 
 import yaml
@@ -38,6 +39,7 @@ def load_config(config_file: str = "", opts=()) -> CfgNode:
     if len(opts) % 2:
         raise ConfigError(f"overrides must be KEY VALUE pairs; {opts[-1]!r} has no value")
     opts = _ints_to_floats(cfg, opts)
+    opts = _scalars_to_tuples(cfg, opts)
     try:
         cfg.merge_from_list(opts)
     except (KeyError, ValueError, TypeError, AssertionError) as e:
@@ -57,6 +59,25 @@ def _ints_to_floats(cfg: CfgNode, opts: list) -> list:
         value = str(out[i + 1])
         if isinstance(node, float) and value.lstrip("+-").isdigit():
             out[i + 1] = value + ".0"
+    return out
+
+
+def _scalars_to_tuples(cfg: CfgNode, opts: list) -> list:
+    """Let ``INPUT.MIN_SIZE_TRAIN 800`` and ``DATASETS.TRAIN voc_2007_trainval`` mean
+    one-element tuples: a single value for a tuple key is no mistake."""
+    out = list(opts)
+    for i in range(0, len(out), 2):
+        node = cfg
+        for part in str(out[i]).split("."):
+            node = node.get(part) if isinstance(node, CfgNode) else None
+        if not isinstance(node, tuple) or not isinstance(out[i + 1], str):
+            continue
+        try:
+            value = ast.literal_eval(out[i + 1])
+        except (ValueError, SyntaxError):
+            value = out[i + 1]
+        if not isinstance(value, (tuple, list)):
+            out[i + 1] = repr((value,))
     return out
 
 
@@ -218,39 +239,8 @@ def validate_config(cfg: CfgNode) -> None:
 
     if cfg.MODEL.META_ARCHITECTURE == "GeneralizedRCNN":
         _validate_detector(cfg, fail)
-        return
-    if cfg.MODEL.RESNETS.NORM == "FrozenBN":
-        fail("MODEL.RESNETS.NORM", "'BN', 'SyncBN' or 'GN' for pretraining (FrozenBN: detectors)")
-    head = cfg.MODEL.ROI_BOX_HEAD
-    if cfg.MODEL.META_ARCHITECTURE == "InsLoc":
-        expected_backbones = ("resnet_fpn", "resnet_c4")
-        valid = {"resnet_fpn": ("p2", "p3", "p4", "p5"), "resnet_c4": ("res4",)}
     else:
-        expected_backbones = ("resnet",)
-        valid = {}
-    if cfg.MODEL.BACKBONE.NAME not in expected_backbones:
-        fail(
-            "MODEL.BACKBONE.NAME",
-            f"one of {expected_backbones} for MODEL.META_ARCHITECTURE "
-            f"{cfg.MODEL.META_ARCHITECTURE!r}",
-        )
-    if cfg.MODEL.META_ARCHITECTURE == "InsLoc":
-        names = valid[cfg.MODEL.BACKBONE.NAME]
-        features = list(head.IN_FEATURES)
-        if (
-            not features
-            or any(f not in names for f in features)
-            or len(set(features)) != len(features)
-        ):
-            fail(
-                "MODEL.ROI_BOX_HEAD.IN_FEATURES",
-                f"distinct names among {names} for backbone " f"{cfg.MODEL.BACKBONE.NAME!r}",
-            )
-        if head.LOSS_WEIGHTS and len(head.LOSS_WEIGHTS) != len(features):
-            fail("MODEL.ROI_BOX_HEAD.LOSS_WEIGHTS", f"{len(features)} weights, one per IN_FEATURES")
-        for key in ("INPUT.BOX_AUG.QUERY_FEATURES", "INPUT.BOX_AUG.KEY_FEATURES"):
-            if any(f not in features for f in _get(cfg, key)):
-                fail(key, f"names among MODEL.ROI_BOX_HEAD.IN_FEATURES {features}")
+        _validate_pretraining(cfg, fail)
     if cfg.MODEL.RESNETS.NORM == "GN" and cfg.MODEL.RESNETS.WIDTH % 32:
         fail("MODEL.RESNETS.WIDTH", "a multiple of 32 with MODEL.RESNETS.NORM 'GN'")
     steps = list(cfg.SOLVER.STEPS)
@@ -262,6 +252,50 @@ def validate_config(cfg: CfgNode) -> None:
         fail("SOLVER.GAMMA", "a factor in (0, 1]")
     if cfg.DATASETS.PRETRAIN == "":
         fail("DATASETS.PRETRAIN", "a folder, a COCO json, a .txt list of paths, or 'synthetic'")
+    _validate_detection_data(cfg)
+
+
+# ---------------------------------------------------------------------------------------------
+# Detection data (fine-tuning)
+# ---------------------------------------------------------------------------------------------
+_DETECTION_DATA_CHOICES = {
+    "INPUT.MIN_SIZE_TRAIN_SAMPLING": ("choice", "range"),
+    "INPUT.RANDOM_FLIP": ("horizontal", "none"),
+}
+_DETECTION_DATA_POSITIVE = (
+    "INPUT.MAX_SIZE_TRAIN",
+    "INPUT.MAX_SIZE_TEST",
+    "DATASETS.SYNTHETIC.NUM_TEST_IMAGES",
+)
+
+
+def _validate_detection_data(cfg: CfgNode) -> None:
+    from ..data.detection.catalog import is_dataset_name  # the catalog imports the data stack
+
+    def fail(key, expected):
+        raise ConfigError(f"{key} = {_get(cfg, key)!r}: expected {expected}")
+
+    for key, choices in _DETECTION_DATA_CHOICES.items():
+        if _get(cfg, key) not in choices:
+            fail(key, "one of " + ", ".join(repr(c) for c in choices))
+    for key in _DETECTION_DATA_POSITIVE:
+        if not _get(cfg, key) > 0:
+            fail(key, "a value > 0")
+    if not cfg.INPUT.MIN_SIZE_TEST >= 0:
+        fail("INPUT.MIN_SIZE_TEST", "a value >= 0 (0 keeps the original size)")
+    sizes = cfg.INPUT.MIN_SIZE_TRAIN
+    if not sizes or any(not isinstance(s, int) or s <= 0 for s in sizes):
+        fail("INPUT.MIN_SIZE_TRAIN", "a tuple of positive integers")
+    if cfg.INPUT.MIN_SIZE_TRAIN_SAMPLING == "range" and (len(sizes) != 2 or sizes[0] > sizes[1]):
+        fail("INPUT.MIN_SIZE_TRAIN", "(low, high) with low <= high for sampling 'range'")
+    for key in ("DATASETS.TRAIN", "DATASETS.TEST"):
+        for name in _get(cfg, key):
+            if not isinstance(name, str) or not is_dataset_name(name):
+                fail(
+                    key,
+                    f"dataset names (see README 'Detection data') or COCO json paths "
+                    f"'x.json[:image_root]'; {name!r} is neither",
+                )
 
 
 # Detectors: the RoI heads each backbone takes, and the maps each backbone outputs.
@@ -333,5 +367,39 @@ def _validate_detector(cfg: CfgNode, fail) -> None:
             }
             if _get(cfg, dims[key]) % 32:
                 fail(dims[key], f"a multiple of 32 with {key} 'GN'")
-    if cfg.MODEL.RESNETS.NORM == "GN" and cfg.MODEL.RESNETS.WIDTH % 32:
-        fail("MODEL.RESNETS.WIDTH", "a multiple of 32 with MODEL.RESNETS.NORM 'GN'")
+
+
+def _validate_pretraining(cfg: CfgNode, fail) -> None:
+    """Cross-checks of an InsLoc / MoCo config (backbone, pooled levels, box augmentation)."""
+    if cfg.MODEL.RESNETS.NORM == "FrozenBN":
+        fail("MODEL.RESNETS.NORM", "'BN', 'SyncBN' or 'GN' for pretraining (FrozenBN: detectors)")
+    head = cfg.MODEL.ROI_BOX_HEAD
+    if cfg.MODEL.META_ARCHITECTURE == "InsLoc":
+        expected_backbones = ("resnet_fpn", "resnet_c4")
+        valid = {"resnet_fpn": ("p2", "p3", "p4", "p5"), "resnet_c4": ("res4",)}
+    else:
+        expected_backbones = ("resnet",)
+        valid = {}
+    if cfg.MODEL.BACKBONE.NAME not in expected_backbones:
+        fail(
+            "MODEL.BACKBONE.NAME",
+            f"one of {expected_backbones} for MODEL.META_ARCHITECTURE "
+            f"{cfg.MODEL.META_ARCHITECTURE!r}",
+        )
+    if cfg.MODEL.META_ARCHITECTURE == "InsLoc":
+        names = valid[cfg.MODEL.BACKBONE.NAME]
+        features = list(head.IN_FEATURES)
+        if (
+            not features
+            or any(f not in names for f in features)
+            or len(set(features)) != len(features)
+        ):
+            fail(
+                "MODEL.ROI_BOX_HEAD.IN_FEATURES",
+                f"distinct names among {names} for backbone " f"{cfg.MODEL.BACKBONE.NAME!r}",
+            )
+        if head.LOSS_WEIGHTS and len(head.LOSS_WEIGHTS) != len(features):
+            fail("MODEL.ROI_BOX_HEAD.LOSS_WEIGHTS", f"{len(features)} weights, one per IN_FEATURES")
+        for key in ("INPUT.BOX_AUG.QUERY_FEATURES", "INPUT.BOX_AUG.KEY_FEATURES"):
+            if any(f not in features for f in _get(cfg, key)):
+                fail(key, f"names among MODEL.ROI_BOX_HEAD.IN_FEATURES {features}")

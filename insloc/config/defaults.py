@@ -254,6 +254,35 @@ _C.DATALOADER.PREFETCH_FACTOR = 2
 _C.DATALOADER.PIN_MEMORY = True
 
 # ---------------------------------------------------------------------------------------------
+# Detection data (fine-tuning; insloc.data.detection, README "Detection data")
+# ---------------------------------------------------------------------------------------------
+# Datasets to train on, concatenated: names (voc_2007_trainval, coco_2017_train, synthetic_train,
+# ...) or COCO json paths "x.json" / "x.json:image_root".
+_C.DATASETS.TRAIN = ()
+# Datasets to evaluate on, each on its own (names or json paths as DATASETS.TRAIN).
+_C.DATASETS.TEST = ()
+# Train on VOC objects marked difficult (detectron2's VOC loader does); False drops them.
+_C.DATASETS.TRAIN_ON_DIFFICULT = False
+# Number of synthetic_test scenes (synthetic_train has DATASETS.SYNTHETIC.NUM_IMAGES).
+_C.DATASETS.SYNTHETIC.NUM_TEST_IMAGES = 256
+# Training short-edge lengths: the candidates ("choice") or (low, high), both included ("range").
+_C.INPUT.MIN_SIZE_TRAIN = (800,)
+# How a training short edge is drawn from MIN_SIZE_TRAIN: "choice" or "range".
+_C.INPUT.MIN_SIZE_TRAIN_SAMPLING = "choice"
+# Cap of the longer side of training images.
+_C.INPUT.MAX_SIZE_TRAIN = 1333
+# Short-edge length of test images (0: keep the original size).
+_C.INPUT.MIN_SIZE_TEST = 800
+# Cap of the longer side of test images.
+_C.INPUT.MAX_SIZE_TEST = 1333
+# Training flip: "horizontal" (probability 0.5, boxes and masks move with the image) or "none".
+_C.INPUT.RANDOM_FLIP = "horizontal"
+# Batch landscape and portrait training images separately (less padding per batch).
+_C.DATALOADER.ASPECT_RATIO_GROUPING = True
+# Drop training images left with no annotation once crowd (and difficult) ones are removed.
+_C.DATALOADER.FILTER_EMPTY_ANNOTATIONS = True
+
+# ---------------------------------------------------------------------------------------------
 # Solver
 # ---------------------------------------------------------------------------------------------
 _C.SOLVER = CN()

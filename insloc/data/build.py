@@ -11,7 +11,7 @@ from .datasets import InsLocPretrainDataset, TwoCropDataset
 from .samplers import PretrainBatchSampler
 from .sources import ImageSource, image_source_from_config
 
-__all__ = ["build_pretrain_dataset", "build_pretrain_loader"]
+__all__ = ["build_pretrain_dataset", "build_pretrain_loader", "worker_options"]
 
 
 def build_pretrain_dataset(cfg, source: ImageSource = None):
@@ -69,6 +69,22 @@ def build_pretrain_loader(
         world_size=world_size,
         start_iter=start_iter,
     )
+    return torch.utils.data.DataLoader(
+        dataset,
+        batch_sampler=sampler,
+        **worker_options(cfg, log_dir, rank),
+    )
+
+
+def worker_options(cfg, log_dir: str = "", rank: int = 0, persistent: bool = True) -> dict:
+    """DataLoader keyword arguments for DATALOADER.* workers, shared by every loader of insloc.
+
+    Args:
+        cfg: the config (DATALOADER.*, SEED).
+        log_dir: folder whose log.txt the workers append to ("" = console only).
+        rank: this process, for the workers' log.
+        persistent: keep the workers between iterations over the loader (training streams).
+    """
     workers = cfg.DATALOADER.NUM_WORKERS
     extra = {}
     if workers > 0:
@@ -76,13 +92,11 @@ def build_pretrain_loader(
             # Workers start from a fresh interpreter (forkserver), not a fork of a process whose
             # OpenMP, OpenCV or CUDA state may be mid-use: forked workers deadlock there.
             multiprocessing_context="forkserver",
-            persistent_workers=True,
+            persistent_workers=persistent,
             prefetch_factor=cfg.DATALOADER.PREFETCH_FACTOR,
             worker_init_fn=partial(_worker_init, output_dir=log_dir, rank=rank),
         )
-    return torch.utils.data.DataLoader(
-        dataset,
-        batch_sampler=sampler,
+    return dict(
         num_workers=workers,
         pin_memory=bool(cfg.DATALOADER.PIN_MEMORY and torch.cuda.is_available()),
         # Samples draw from their own (SEED, epoch, index) generators; a private generator keeps

@@ -15,6 +15,7 @@ from insloc.evaluation import (
     save_results_json,
 )
 from insloc.modeling import build_model
+from insloc.modeling.norm import convert_sync_bn_if_distributed
 from insloc.transfer.weights import load_detection_weights
 from insloc.utils import comm
 
@@ -43,10 +44,8 @@ class DetectionTrainer(Trainer):
     )
 
     def build_model(self, cfg) -> nn.Module:
-        model = build_model(cfg)
-        if comm.get_world_size() > 1:
-            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
-        return model
+        # Only the layers configured as SyncBN, and only under DDP on CUDA (no CPU SyncBN).
+        return convert_sync_bn_if_distributed(build_model(cfg), self.device)
 
     def load_initial_weights(self) -> None:
         if self.cfg.MODEL.WEIGHTS:

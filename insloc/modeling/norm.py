@@ -159,16 +159,23 @@ def defer_sync_bn(module: nn.Module) -> nn.Module:
     )
 
 
-def convert_sync_bn_if_distributed(module: nn.Module) -> nn.Module:
+def convert_sync_bn_if_distributed(module: nn.Module, device=None) -> nn.Module:
     """Turn every :class:`DeferredSyncBatchNorm` into ``nn.SyncBatchNorm`` when the run has several
     processes on CUDA; otherwise return ``module`` unchanged (a warning says why for CPU runs
-    under DDP, where PyTorch's SyncBN has no implementation). Call it before wrapping in DDP."""
+    under DDP: PyTorch's SyncBN has no CPU implementation). Call it before wrapping in DDP.
+
+    Args:
+        module: the model (its other batch norms are left alone).
+        device: where it will run; default: where its parameters are now.
+    """
     if comm.get_world_size() == 1:
         return module
     deferred = [m for m in module.modules() if type(m) is DeferredSyncBatchNorm]
     if not deferred:
         return module
-    if deferred[0].running_mean.device.type != "cuda":
+    if device is None:
+        device = next(module.parameters()).device
+    if torch.device(device).type != "cuda":
         logger.warning(
             "SyncBN on CPU: PyTorch synchronises batch norm on CUDA only; each of the %d "
             "processes normalises with its own batch",

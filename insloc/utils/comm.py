@@ -67,3 +67,12 @@ def all_reduce_sum(values: dict) -> dict:
         return {k: float(v) for k, v in values.items()}
     means = all_reduce_mean(values)
     return {k: v * get_world_size() for k, v in means.items()}
+
+
+def all_gather_object(obj) -> list:
+    """Every process's picklable ``obj``, in rank order (``[obj]`` in one process)."""
+    if get_world_size() == 1:
+        return [obj]
+    gathered = [None] * get_world_size()
+    dist.all_gather_object(gathered, obj)
+    return gathered

@@ -1,0 +1,237 @@
+#!/usr/bin/env python
+"""Fine-tuning train steps side by side: our detectors vs torchvision's (and detectron2's).
+
+    python benchmarks/bench_finetune.py [--coco ../shared/data/coco128] [--images 2] [--size 512]
+
+Train-step time (forward, backward, SGD) and peak memory on the same real COCO images (resized to
+a square ``--size``, their real boxes) with the same RoI batch (512 per image) of:
+  - our R50-FPN Faster R-CNN (BN everywhere, freeze-at 0, 4conv1fc head: the architecture of
+    torchvision's v2 detector),
+  - torchvision's stock ``fasterrcnn_resnet50_fpn_v2`` (random init, trainable BN; its own
+    defaults otherwise: two-conv RPN head, 2000 proposals per image after NMS),
+  - our R50-C4 Faster R-CNN (MoCo's C4 protocol, BN instead of SyncBN in one process),
+  - detectron2's R50-FPN when detectron2 is importable (see ``detectron2_step``).
+CUDA: max allocated memory; CPU: peak resident set of a fresh process per model. Nothing here is
+asserted; the figures and ratios are for the README.
+"""
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import resource
+import sys
+import time
+
+import numpy as np
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def load_images(coco: str, count: int, size: int):
+    """The first ``count`` images of a COCO folder with at least one non-crowd box, resized to
+    size x size; boxes XYXY in the resized pixels, classes contiguous 0..79."""
+    from insloc.data.image_io import read_image
+
+    with open(os.path.join(coco, "annotations", "instances_train2017.json")) as f:
+        data = json.load(f)
+    contiguous = {
+        c["id"]: i for i, c in enumerate(sorted(data["categories"], key=lambda c: c["id"]))
+    }
+    by_image = {}
+    for a in data["annotations"]:
+        if not a["iscrowd"] and a["bbox"][2] > 1 and a["bbox"][3] > 1:
+            by_image.setdefault(a["image_id"], []).append(a)
+    samples = []
+    for info in data["images"]:
+        if info["id"] not in by_image:
+            continue
+        image = torch.from_numpy(read_image(os.path.join(coco, "train2017", info["file_name"])))
+        image = image.permute(2, 0, 1)[None].float()  # 1 x 3 x H x W
+        image = torch.nn.functional.interpolate(image, size=(size, size), mode="bilinear")
+        sx, sy = size / info["width"], size / info["height"]
+        boxes = [
+            [x * sx, y * sy, (x + w) * sx, (y + h) * sy]
+            for x, y, w, h in (a["bbox"] for a in by_image[info["id"]])
+        ]
+        samples.append(
+            {
+                "image": image[0].round().clamp(0, 255).to(torch.uint8),
+                "height": size,
+                "width": size,
+                "instances": {
+                    "boxes": torch.tensor(boxes, dtype=torch.float32),
+                    "classes": torch.tensor(
+                        [contiguous[a["category_id"]] for a in by_image[info["id"]]]
+                    ),
+                },
+            }
+        )
+        if len(samples) == count:
+            break
+    return samples
+
+
+def ours(arch: str):
+    """Our detector with the protocol values, BN in one process (no SyncBN to synchronise)."""
+    from insloc.config import get_cfg
+    from insloc.config.config import validate_config
+    from insloc.modeling import build_model
+
+    cfg = get_cfg()
+    cfg.MODEL.META_ARCHITECTURE = "GeneralizedRCNN"
+    cfg.MODEL.ROI_HEADS.NUM_CLASSES = 80
+    cfg.MODEL.CHANNELS_LAST = False  # torchvision's detector runs contiguous
+    if arch == "fpn":
+        cfg.MODEL.BACKBONE.NAME = "resnet_fpn"
+        cfg.MODEL.ANCHOR_GENERATOR.SIZES = [[32], [64], [128], [256], [512]]
+        cfg.MODEL.RPN.IN_FEATURES = ["p2", "p3", "p4", "p5", "p6"]
+        cfg.MODEL.RPN.PRE_NMS_TOPK_TRAIN, cfg.MODEL.RPN.POST_NMS_TOPK_TRAIN = 2000, 1000
+        cfg.MODEL.ROI_HEADS.NAME = "StandardROIHeads"
+        cfg.MODEL.ROI_HEADS.IN_FEATURES = ["p2", "p3", "p4", "p5"]
+        cfg.MODEL.ROI_BOX_HEAD.NUM_FC = 1
+    else:
+        cfg.MODEL.BACKBONE.NAME = "resnet_c4"
+        cfg.MODEL.ROI_BOX_HEAD.POOLER_RESOLUTION = 14
+        cfg.MODEL.ROI_HEADS.RES5_EXTRA_NORM = True
+    validate_config(cfg)
+    return build_model(cfg), lambda samples: samples
+
+
+def torchvision_v2(size: int):
+    from torchvision.models.detection import fasterrcnn_resnet50_fpn_v2
+
+    model = fasterrcnn_resnet50_fpn_v2(
+        weights=None,
+        weights_backbone=None,
+        num_classes=81,
+        min_size=size,
+        max_size=size,
+        box_batch_size_per_image=512,
+    )
+
+    def inputs(samples):  # 0-1 float images, torchvision's targets (background is label 0)
+        images = [s["image"].float() / 255 for s in samples]
+        targets = [
+            {"boxes": s["instances"]["boxes"], "labels": s["instances"]["classes"] + 1}
+            for s in samples
+        ]
+        return images, targets
+
+    return model, inputs
+
+
+def detectron2_step(samples, steps: int, device: str):
+    """DETECTRON2 COLUMN: filled in by the detectron2 adapter work (insloc/transfer/detectron2.py).
+
+    Should build detectron2's R50-FPN Faster R-CNN with the same settings (BN, 4conv1fc, 512 RoIs,
+    freeze-at 0), run ``steps`` train steps on ``samples`` and return (seconds per step, peak MB),
+    or None when detectron2 is not importable.
+    """
+    try:
+        import detectron2  # noqa: F401
+    except ImportError:
+        return None
+    return None  # not wired yet
+
+
+def _to(obj, device):
+    if isinstance(obj, torch.Tensor):
+        return obj.to(device)
+    if isinstance(obj, dict):
+        return {k: _to(v, device) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_to(v, device) for v in obj)
+    return obj
+
+
+def step_time(name, samples, size, steps, device, result_queue=None):
+    """Median seconds per train step after two warm-up steps, and peak memory in MB."""
+    torch.manual_seed(0)
+    dev = torch.device(device)
+    if name == "torchvision R50-FPN v2":
+        model, inputs = torchvision_v2(size)
+    else:
+        model, inputs = ours("fpn" if "FPN" in name else "c4")
+    model = model.to(dev).train()
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.SGD(params, lr=0.02, momentum=0.9, weight_decay=1e-4)
+    args = _to(inputs(samples), dev)
+    args = args if isinstance(args, tuple) else (args,)
+    times = []
+    for i in range(steps + 2):
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        t = time.perf_counter()
+        loss = sum(model(*args).values())
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        if i >= 2:
+            times.append(time.perf_counter() - t)
+    if dev.type == "cuda":
+        peak = torch.cuda.max_memory_allocated() / 2**20
+    else:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result = (float(np.median(times)), peak)
+    if result_queue is not None:
+        result_queue.put(result)
+    return result
+
+
+MODELS = ("ours R50-FPN", "torchvision R50-FPN v2", "ours R50-C4")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--coco", default=os.path.join(ROOT, "..", "shared", "data", "coco128"))
+    parser.add_argument("--images", type=int, default=2, help="images per step")
+    parser.add_argument("--size", type=int, default=512, help="square image side")
+    parser.add_argument("--steps", type=int, default=3, help="train steps measured (after 2)")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    args = parser.parse_args()
+    samples = load_images(os.path.abspath(args.coco), args.images, args.size)
+    print(
+        f"{len(samples)} COCO images {args.size}x{args.size} ({args.coco}), device {args.device}, "
+        f"torch {torch.__version__}, threads {torch.get_num_threads()}, 512 RoIs per image"
+    )
+    results = {}
+    ctx = mp.get_context("spawn")
+    for name in args.models:
+        if args.device == "cpu":  # a fresh process per model, so each peak RSS is its own
+            q = ctx.Queue()
+            p = ctx.Process(
+                target=step_time, args=(name, samples, args.size, args.steps, args.device, q)
+            )
+            p.start()
+            results[name] = q.get()
+            p.join()
+        else:
+            results[name] = step_time(name, samples, args.size, args.steps, args.device)
+        sec, peak = results[name]
+        print(f"  {name:<24} {sec * 1000:9.1f} ms/step   peak memory {peak:8.0f} MB")
+    d2 = detectron2_step(samples, args.steps, args.device)  # --- detectron2 column ---
+    if d2 is None:
+        print(f"  {'detectron2 R50-FPN':<24}       n/a (detectron2 not importable or not wired)")
+    else:
+        results["detectron2 R50-FPN"] = d2
+        sec, peak = d2
+        print(
+            f"  {'detectron2 R50-FPN':<24} {sec * 1000:9.1f} ms/step   peak memory {peak:8.0f} MB"
+        )
+    if "ours R50-FPN" in results:
+        for other in ("torchvision R50-FPN v2", "detectron2 R50-FPN"):
+            if other in results:
+                t = results["ours R50-FPN"][0] / results[other][0]
+                m = results["ours R50-FPN"][1] / results[other][1]
+                print(f"  ours R50-FPN / {other}: time {t:.2f}x, memory {m:.2f}x  (goal <= 1.05x)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
