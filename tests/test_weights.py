@@ -92,6 +92,16 @@ def test_pkl_round_trip_loads_every_tensor(tmp_path, arch, caplog):
     assert "model.pkl (detectron2)" in table and "predictors" in table and "rpn" in table
 
 
+def test_detectron2_pth_is_renamed(tmp_path):
+    source = detector("fpn", seed=0)
+    path = str(tmp_path / "model_final.pth")  # what detectron2's own checkpointer writes
+    atomic_save({"model": to_detectron2(source.state_dict()), "iteration": 9}, path)
+    target = detector("fpn", seed=1)
+    report = load_detection_weights(target, path)
+    assert report.kind == "detectron2" and report.missing == [] and report.unexpected == []
+    _equal_where_loaded(target, source.state_dict())
+
+
 def test_moco_style_bare_names_land_in_trunk_and_res5(tmp_path):
     # MoCo's converter: stem.* / res2.* .. res5.* without "backbone.", matched by detectron2's
     # heuristics; here they are placed by architecture.
