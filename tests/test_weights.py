@@ -214,6 +214,11 @@ def test_files_that_do_not_fit_are_errors_naming_them(tmp_path):
     with pytest.raises(ValueError, match="wider.pth: backbone.body.conv1.weight has shape"):
         load_detection_weights(model, wider)
 
+    caffe2 = str(tmp_path / "R-50.pkl")  # detectron2's model zoo ImageNet file: Caffe2 names
+    write_detectron2_pkl({"conv1_w": torch.zeros(64, 3, 7, 7)}, caffe2)
+    with pytest.raises(ValueError, match="R-50.pkl: .*'conv1_w'"):
+        load_detection_weights(model, caffe2)
+
     with pytest.raises(FileNotFoundError, match="absent.pth"):
         load_detection_weights(model, str(tmp_path / "absent.pth"))
 

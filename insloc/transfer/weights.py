@@ -82,7 +82,11 @@ def load_detection_weights(
     if not path:
         logger.info("MODEL.WEIGHTS is empty: the detector keeps its random initialisation")
         return LoadReport(path="", kind="random", missing=list(model.state_dict()))
-    state, kind = read_weights(path, model)
+    try:
+        state, kind = read_weights(path, model)
+    except ValueError as e:  # e.g. a detectron2 name insloc's detectors have no place for
+        message = str(e)
+        raise ValueError(message if message.startswith(path) else f"{path}: {message}") from None
     report = _match(model, state, path, kind)
     model.load_state_dict({k: state[k] for k in report.loaded}, strict=False)
     logger.info(format_report(report))
