@@ -31,7 +31,8 @@ from insloc.transfer.weights import load_detection_weights  # noqa: E402
 
 from .conftest import ROOT  # noqa: E402
 
-WIDTH = 8  # R50 at an eighth of its width: stem 8, res2 32 ... res5 256 channels
+# R50 at an eighth of its width (stem 8, res2 32 ... res5 256 channels); 64 is the full R50
+WIDTH = int(os.environ.get("INSLOC_EQUIVALENCE_WIDTH", "8"))
 NUM_CLASSES = 3
 MIN_SIZE, MAX_SIZE = 224, 320
 SIZES = [(300, 217), (256, 341)]  # (width, height): resized sides not multiples of 32
