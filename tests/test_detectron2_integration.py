@@ -16,11 +16,8 @@ from detectron2.modeling import build_model  # noqa: E402
 from insloc.transfer.detectron2 import check_weights, run_detectron2, setup_cfg  # noqa: E402
 
 from .conftest import ROOT  # noqa: E402
+from .test_detectron2_names import REFERENCE  # noqa: E402  (detectron2's names and shapes)
 
-# detectron2 state-dict names and shapes (../shared/detectron2_reference next to the checkout)
-REFERENCE = os.environ.get(
-    "INSLOC_D2_REFERENCE", os.path.join(ROOT, "..", "shared", "detectron2_reference")
-)
 CONFIGS = os.path.join(ROOT, "configs", "detectron2")
 # a narrow R50 (widths / 8) on 64-pixel images: the recipes' structure at test size
 NARROW = [
