@@ -12,8 +12,9 @@ a square ``--size``, their real boxes) with the same RoI batch (512 per image) o
   - our R50-C4 Faster R-CNN (MoCo's C4 protocol, BN instead of SyncBN in one process),
   - detectron2's R50-FPN with the same settings, where detectron2 is importable
     (``detectron2_r50_fpn``; it is not on PyPI).
-CUDA: max allocated memory; CPU: peak resident set of a fresh process per model. Nothing here is
-asserted; the figures and ratios are for the README.
+Step times are medians of steps the models take in turns after one warm-up step each; peak memory
+is measured in a fresh process per model (CUDA: max allocated; CPU: peak resident set). Nothing
+here is asserted; the figures and ratios are for the README.
 """
 
 import argparse
@@ -180,8 +181,8 @@ def _to(obj, device):
     return obj
 
 
-def step_time(name, samples, size, steps, device, result_queue=None):
-    """Median seconds per train step after two warm-up steps, and peak memory in MB."""
+def build(name, samples, size, device):
+    """(train step function, model) of one benchmarked detector on ``device``."""
     torch.manual_seed(0)
     dev = torch.device(device)
     if name == "torchvision R50-FPN v2":
@@ -191,14 +192,12 @@ def step_time(name, samples, size, steps, device, result_queue=None):
     else:
         model, inputs = ours("fpn" if "FPN" in name else "c4")
     model = model.to(dev).train()
-    if dev.type == "cuda":
-        torch.cuda.reset_peak_memory_stats()
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.SGD(params, lr=0.02, momentum=0.9, weight_decay=1e-4)
     args = _to(inputs(samples), dev)
     args = args if isinstance(args, tuple) else (args,)
-    times = []
-    for i in range(steps + 2):
+
+    def step() -> float:
         if dev.type == "cuda":
             torch.cuda.synchronize()
         t = time.perf_counter()
@@ -208,16 +207,34 @@ def step_time(name, samples, size, steps, device, result_queue=None):
         opt.step()
         if dev.type == "cuda":
             torch.cuda.synchronize()
-        if i >= 2:
-            times.append(time.perf_counter() - t)
-    if dev.type == "cuda":
-        peak = torch.cuda.max_memory_allocated() / 2**20
+        return time.perf_counter() - t
+
+    return step, model
+
+
+def peak_memory(name, samples, size, device, result_queue) -> None:
+    """Peak memory (MB) of one train step, in a fresh process: CUDA max allocated, CPU peak RSS."""
+    step, _ = build(name, samples, size, device)
+    if device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
+    step()
+    if device.startswith("cuda"):
+        result_queue.put(torch.cuda.max_memory_allocated() / 2**20)
     else:
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    result = (float(np.median(times)), peak)
-    if result_queue is not None:
-        result_queue.put(result)
-    return result
+        result_queue.put(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
+def step_times(names, samples, size, steps, device):
+    """Median seconds per train step of each model. The models take turns step by step, so a
+    machine whose load changes during the run (shared CPUs) slows them alike."""
+    runs = {name: build(name, samples, size, device)[0] for name in names}
+    for step in runs.values():  # warm-up
+        step()
+    times = {name: [] for name in names}
+    for _ in range(steps):
+        for name, step in runs.items():
+            times[name].append(step())
+    return {name: float(np.median(t)) for name, t in times.items()}
 
 
 MODELS = ("ours R50-FPN", "torchvision R50-FPN v2", "ours R50-C4", "detectron2 R50-FPN")
@@ -228,33 +245,29 @@ def main():
     parser.add_argument("--coco", default=os.path.join(ROOT, "..", "shared", "data", "coco128"))
     parser.add_argument("--images", type=int, default=2, help="images per step")
     parser.add_argument("--size", type=int, default=512, help="square image side")
-    parser.add_argument("--steps", type=int, default=3, help="train steps measured (after 2)")
+    parser.add_argument("--steps", type=int, default=3, help="train steps measured (after 1)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
-    # detectron2 is measured only where it is importable (it is not on PyPI)
     args = parser.parse_args()
+    if "detectron2 R50-FPN" in args.models and not detectron2_available():
+        print("detectron2 R50-FPN: n/a (detectron2 is not importable; it is not on PyPI)")
+        args.models.remove("detectron2 R50-FPN")
     samples = load_images(os.path.abspath(args.coco), args.images, args.size)
     print(
         f"{len(samples)} COCO images {args.size}x{args.size} ({args.coco}), device {args.device}, "
         f"torch {torch.__version__}, threads {torch.get_num_threads()}, 512 RoIs per image"
     )
-    results = {}
     ctx = mp.get_context("spawn")
-    for name in args.models:
-        if name == "detectron2 R50-FPN" and not detectron2_available():
-            print(f"  {name:<24}       n/a (detectron2 is not importable)")
-            continue
-        if args.device == "cpu":  # a fresh process per model, so each peak RSS is its own
-            q = ctx.Queue()
-            p = ctx.Process(
-                target=step_time, args=(name, samples, args.size, args.steps, args.device, q)
-            )
-            p.start()
-            results[name] = q.get()
-            p.join()
-        else:
-            results[name] = step_time(name, samples, args.size, args.steps, args.device)
-        sec, peak = results[name]
+    memory = {}
+    for name in args.models:  # a fresh process per model, so each peak is its own
+        q = ctx.Queue()
+        p = ctx.Process(target=peak_memory, args=(name, samples, args.size, args.device, q))
+        p.start()
+        memory[name] = q.get()
+        p.join()
+    seconds = step_times(args.models, samples, args.size, args.steps, args.device)
+    results = {name: (seconds[name], memory[name]) for name in args.models}
+    for name, (sec, peak) in results.items():
         print(f"  {name:<24} {sec * 1000:9.1f} ms/step   peak memory {peak:8.0f} MB")
     if "ours R50-FPN" in results:
         for other in ("torchvision R50-FPN v2", "detectron2 R50-FPN"):

@@ -149,3 +149,16 @@ def test_syncbn_is_plain_bn_in_one_process():
     assert set(model.state_dict()) == {"0.weight", "0.bias"} | {
         f"1.{k}" for k in ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
     }
+
+
+def test_syncbn_conversion_under_ddp(monkeypatch, caplog):
+    from insloc.modeling import norm
+
+    monkeypatch.setattr(norm.comm, "get_world_size", lambda: 2)
+    model = defer_sync_bn(nn.Sequential(nn.Conv2d(3, 4, 1), nn.SyncBatchNorm(4), nn.BatchNorm2d(4)))
+    model[1].running_var.fill_(3.0)
+    assert convert_sync_bn_if_distributed(model, "cpu") is model  # no CPU SyncBN in PyTorch
+    assert type(model[1]) is DeferredSyncBatchNorm and "CPU" in caplog.text
+    convert_sync_bn_if_distributed(model, "cuda")  # building SyncBN needs no process group
+    assert type(model[1]) is nn.SyncBatchNorm and model[1].running_var[0] == 3.0
+    assert type(model[2]) is nn.BatchNorm2d  # layers configured as BN stay BN
