@@ -2,6 +2,9 @@
 VENV   ?= .venv
 PYTHON := $(VENV)/bin/python
 STAMP  := $(VENV)/.install.stamp
+# Optional: a package index serving CPU-only torch wheels (see the README); empty keeps the
+# default torch, which on Linux is the CUDA build with its libraries (about 6 GB installed).
+TORCH_INDEX_URL ?=
 
 .PHONY: install demo test bench lint clean-demo
 
@@ -10,13 +13,14 @@ install: $(STAMP)
 $(STAMP): setup.py
 	@test -x $(PYTHON) || python3 -m venv $(VENV)
 	$(PYTHON) -m pip install -q --upgrade pip
+	$(if $(TORCH_INDEX_URL),$(PYTHON) -m pip install -q torch torchvision --index-url $(TORCH_INDEX_URL))
 	$(PYTHON) -m pip install -q -e ".[dev,bench]"
 	@touch $(STAMP)
 
-# A short InsLoc pretraining of a tiny R-FPN on synthetic scenes (a few minutes on 2 CPU cores).
+# The whole loop on synthetic scenes: a short InsLoc pretraining of a tiny R-FPN, then a tiny
+# Mask R-CNN fine-tuned from random init and from that checkpoint (minutes on 2 CPU cores).
 demo: install
-	$(PYTHON) tools/pretrain_net.py --config-file configs/quick/insloc_tiny_FPN_demo.yaml \
-		OUTPUT_DIR output/demo_$$(date +%Y%m%d_%H%M%S)
+	$(PYTHON) tools/run_demo.py --output-dir output/demo_$$(date +%Y%m%d_%H%M%S)
 
 test: install
 	$(PYTHON) -m pytest -q tests
@@ -27,3 +31,7 @@ bench: install
 lint: install
 	$(PYTHON) -m black -l 100 --check insloc dense_match tools tests benchmarks setup.py
 	$(PYTHON) -m ruff check insloc dense_match tools tests benchmarks setup.py
+
+# Every demo run's folder (output/demo_<date>_<time>, about 65 MB each), and nothing else.
+clean-demo:
+	rm -rf output/demo_*

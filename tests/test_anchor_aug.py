@@ -62,3 +62,27 @@ def test_nms_spreads_draws():
         return ((draws[:, :2] + draws[:, 2:]) / 2).std(axis=0).mean()
 
     assert centre_std(0.7) > centre_std(1.0) + 0.7  # about 19.0 vs 17.5 pixels
+
+
+def test_official_fallback_runs_nms_over_the_top_k():
+    # No anchor reaches IoU 0.5 with a 4 x 4 box: the official code takes the 4000 best-overlapping
+    # anchors, scores them randomly and keeps the NMS survivors (at 0.7) to draw from.
+    s = AnchorBoxSampler(256, fallback_topk=4000)
+    box = np.array([100, 100, 104, 104], np.float32)
+    assert len(s.candidates(box)) == 0
+    top = set(np.argsort(-s.ious(box), kind="stable")[:4000].tolist())
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        keep = s.survivors(box, rng)
+        assert set(keep.tolist()) <= top
+        iou = box_iou(s.anchors[keep], s.anchors[keep])
+        np.fill_diagonal(iou, 0)
+        assert iou.max() <= 0.7 + 1e-6 and 100 < len(keep) < 4000
+    # NMS thins the large anchors (one-stride neighbours overlap > 0.7), so they are rarer among
+    # the survivors than among the top 4000; the drawn box is one of the survivors.
+    area = (s.anchors[:, 2] - s.anchors[:, 0]) * (s.anchors[:, 3] - s.anchors[:, 1])
+    top_large = np.mean([area[i] > 200**2 for i in top])
+    assert np.mean(area[keep] > 200**2) < top_large / 2
+    keep = s.survivors(box, np.random.default_rng(5))
+    drawn = s(box, np.random.default_rng(5))
+    assert any((s.anchors[i] == drawn).all() for i in keep)

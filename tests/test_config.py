@@ -5,13 +5,16 @@ import pytest
 
 from insloc.config import ConfigError, get_cfg, load_config
 from insloc.config.defaults import _C
+from insloc.engine.optim import schedule_in_iterations
 
 from .conftest import ROOT
 
+# Every insloc recipe; configs/detectron2/ holds detectron2's own configs (its engine loads them).
 ALL_CONFIGS = sorted(
     p
     for p in glob.glob(os.path.join(ROOT, "configs", "**", "*.yaml"), recursive=True)
     if not os.path.basename(p).startswith("Base-")
+    and os.sep + "detectron2" + os.sep not in os.path.relpath(p, ROOT)
 )
 
 
@@ -36,7 +39,8 @@ def test_recipes_follow_protocol(name, arch, backbone):
     assert cfg.MODEL.RESNETS.DEPTH == 50 and cfg.MODEL.MOCO.QUEUE_SIZE == 65536
     assert cfg.MODEL.MOCO.MOMENTUM == 0.999 and cfg.MODEL.MOCO.TEMPERATURE == 0.2
     assert cfg.SOLVER.BASE_LR == 0.03 and cfg.SOLVER.IMS_PER_BATCH == 256
-    assert cfg.SOLVER.MAX_ITER == 200 * (1281167 // 256)
+    assert cfg.SOLVER.EPOCHS == 200 and cfg.SOLVER.MAX_ITER == 0  # derived from the epochs
+    assert schedule_in_iterations(cfg, 1281167)[:2] == (200 * 5004, 5 * 5004)
     assert cfg.SOLVER.NESTEROV == (arch == "InsLoc")
 
 

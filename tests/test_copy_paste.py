@@ -164,3 +164,42 @@ def test_batch_backgrounds_are_other_images_of_the_batch():
     # The same batch gives the same samples; the official mode draws from the whole source.
     again = dataset.__getitems__(keys)
     assert all(torch.equal(a["q"], b["q"]) for a, b in zip(samples, again))
+
+
+class ReadOnlySource(ArraySource):
+    """A source handing out read-only arrays (as ``np.asarray`` of a PIL image, or a memory map)."""
+
+    def load(self, i, reduce=1):
+        image = self.images[i].copy()
+        image.setflags(write=False)
+        return image
+
+
+def test_read_only_canvas_sized_images_are_not_written():
+    # Canvas-sized backgrounds need no resize: pasting must not write into the source's array.
+    images = [_constant(64, 64, (20 * i, 100, 200 - 20 * i)) for i in range(6)]
+    originals = [im.copy() for im in images]
+    for batch_backgrounds in (False, True):
+        ds = _dataset(ReadOnlySource(images), batch_backgrounds=batch_backgrounds)
+        samples = ds.__getitems__([(0, i) for i in range(6)])
+        assert all(s["q"].shape == (3, 64, 64) for s in samples)
+    for image, original in zip(images, originals):
+        np.testing.assert_array_equal(image, original)
+
+
+def test_resize_interpolation_key():
+    # Ours averages when shrinking; "bilinear" is the official code's OpenCV bilinear (mmcv).
+    import cv2
+
+    from insloc.config import get_cfg
+    from insloc.data.copy_paste import resize
+
+    image = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    area = resize(image, (20, 20))
+    bilinear = resize(image, (20, 20), "bilinear")
+    np.testing.assert_array_equal(area, cv2.resize(image, (20, 20), interpolation=cv2.INTER_AREA))
+    np.testing.assert_array_equal(bilinear, cv2.resize(image, (20, 20)))
+    assert area.std() < bilinear.std()  # averaging smooths the noise; bilinear samples it
+    cfg = get_cfg()
+    cfg.INPUT.RESIZE_INTERPOLATION = "bilinear"
+    assert InsLocPretrainDataset.from_config(cfg, ArraySource([image])).interpolation == "bilinear"

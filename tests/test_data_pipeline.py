@@ -58,7 +58,7 @@ def test_insloc_sample_contract():
     assert torch.equal(s["q_boxes"][:3], s["q_paste_box"].expand(3, 4))
     assert torch.equal(s["q_boxes"][3], s["q_aug_box"])
     assert torch.equal(s["k_boxes"], s["k_paste_box"].expand(4, 4))
-    assert s["index"] == 3 and s["num_bad"] == 0
+    assert s["index"] == 3 and s["bad_files"] == []
 
 
 def test_box_aug_disabled_gives_pasted_box():

@@ -141,7 +141,8 @@ def test_broken_and_odd_images(tmp_path, caplog):
             for ds in (insloc, moco):
                 for epoch in range(2):
                     s = ds[(epoch, index)]
-                    assert s["num_bad"] >= 1 and s["index"] != index
+                    assert src.name(index) in s["bad_files"] and s["index"] != index
+                    assert not any("good_" in name for name in s["bad_files"])
                     assert s["q"].shape[1:] in ((64, 64), (32, 32))
         for index in good:
             assert insloc[(0, index)]["index"] == index  # a readable foreground is kept
@@ -168,3 +169,53 @@ def test_choose_reduction():
     assert choose_reduction(1000, 800, 251, 100) == 2
     assert choose_reduction(100, 100, 90, 10) == 1
     assert choose_reduction(10, 10, 40, 40) == 1
+
+
+def test_decoded_arrays_are_writable(tmp_path, monkeypatch):
+    # The PIL fallback (OpenCV failing) must not hand out np.asarray's read-only view.
+    path = str(tmp_path / "a.png")
+    _write(path, _rgb(20, 30))
+    fail_decode = lambda data, flags: None  # noqa: E731
+    for reduce in (1, 2):
+        assert read_image(path, reduce).flags.writeable
+    monkeypatch.setattr(cv2, "imdecode", fail_decode)
+    for reduce in (1, 2):
+        image = read_image(path, reduce)
+        assert image.flags.writeable and image.shape[2] == 3
+    np.testing.assert_array_equal(read_image(path), _rgb(20, 30))
+
+
+def _exif(orientation):
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    return exif
+
+
+def test_exif_orientation_applied_to_size_and_pixels(tmp_path, monkeypatch):
+    from PIL import ImageOps
+
+    image = _rgb(20, 30)
+    for orientation in range(1, 9):  # lossless PNG: exact against PIL's exif_transpose
+        path = str(tmp_path / f"o{orientation}.png")
+        Image.fromarray(image).save(path, exif=_exif(orientation))
+        expected = np.asarray(ImageOps.exif_transpose(Image.open(path)).convert("RGB"))
+        assert read_image_size(path) == expected.shape[:2]
+        np.testing.assert_array_equal(read_image(path), expected)
+    # A phone JPEG stored sideways (orientation 6): upright at full and reduced decode sizes.
+    yy, xx = np.mgrid[0:160, 0:240]
+    smooth = np.dstack([xx, yy, np.full_like(xx, 128)]).astype(np.uint8)  # 160 x 240
+    path = str(tmp_path / "phone.jpg")
+    Image.fromarray(smooth).save(path, exif=_exif(6), quality=95)
+    assert read_image_size(path) == (240, 160)
+    upright = np.rot90(smooth, -1).astype(int)  # what the camera saw: 240 x 160
+    for reduce in (1, 2, 4):
+        decoded = read_image(path, reduce)
+        assert decoded.shape == (240 // reduce, 160 // reduce, 3)
+        size = decoded.shape[1::-1]
+        small = cv2.resize(upright.astype(np.uint8), size, interpolation=cv2.INTER_AREA)
+        assert np.abs(decoded.astype(int) - small.astype(int)).mean() < 4
+    # The PIL fallback (OpenCV failing) applies it too.
+    monkeypatch.setattr(cv2, "imdecode", lambda data, flags: None)
+    path = str(tmp_path / "o6.png")
+    expected = np.asarray(ImageOps.exif_transpose(Image.open(path)).convert("RGB"))
+    np.testing.assert_array_equal(read_image(path), expected)

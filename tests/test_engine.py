@@ -1,6 +1,7 @@
 """End-to-end runs of tools/pretrain_net.py on the quick configs (tiny networks, CPU)."""
 
 import json
+import logging
 import math
 import os
 import signal
@@ -15,7 +16,7 @@ import torch
 
 from insloc.config import load_config
 from insloc.engine.checkpoint import atomic_save, load_checkpoint
-from insloc.engine.optim import WarmupLR, scaled_lr
+from insloc.engine.optim import WarmupLR, scaled_lr, schedule_in_iterations
 
 from .conftest import ROOT
 
@@ -60,7 +61,7 @@ def test_quick_configs_run_end_to_end(tool, tmp_path, config):
         for level in levels:
             assert math.isfinite(r[f"loss_{level}"]) and 0 <= r[f"acc_{level}"] <= 1
         assert r["lr"] >= 0 and r["images_per_sec"] > 0 and r["data_time"] >= 0
-        assert r["num_bad_images"] == 0
+        assert r["num_bad_images"] == 0 and type(r["num_bad_images"]) is int
     assert records[0]["lr"] > records[-1]["lr"]  # cosine decay
     ckpt = final_state(out)
     assert ckpt["iteration"] == 4 and ckpt["meta_arch"] in ("InsLoc", "MoCo")
@@ -172,7 +173,7 @@ def test_lr_schedule():
     assert opt.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
 
 
-def test_broken_images_are_skipped_counted_and_left_untouched(tool, tmp_path):
+def test_broken_images_counted_once_across_workers_and_a_resume(tool, tmp_path):
     images = tmp_path / "images" / "class_a"
     images.mkdir(parents=True)
     rng = np.random.default_rng(0)
@@ -182,25 +183,35 @@ def test_broken_images_are_skipped_counted_and_left_untouched(tool, tmp_path):
     (images / "notes.jpg").write_text("not an image")
     png = (images / "good_0.PNG").read_bytes()
     (images / "truncated.png").write_bytes(png[: len(png) // 3])
+    broken = sorted(str(images / n) for n in ("empty.jpg", "notes.jpg", "truncated.png"))
     before = {p.name: p.read_bytes() for p in images.iterdir()}
 
+    # 16 images, batches of 8 (seed 0): iterations 1 and 2, built by the two workers, each meet the
+    # three broken files (and replacements that may be broken again); iteration 3 meets one
     out = tmp_path / "run"
-    opts = [
-        "DATASETS.PRETRAIN",
-        tmp_path / "images",
-        "SOLVER.IMS_PER_BATCH",
-        8,
-        "SOLVER.MAX_ITER",
-        4,
-        "DATALOADER.NUM_WORKERS",
-        1,
-    ]
+    opts = ["DATASETS.PRETRAIN", tmp_path / "images", "SOLVER.IMS_PER_BATCH", 8]
+    opts += ["SOLVER.MAX_ITER", 3, "SOLVER.CHECKPOINT_PERIOD", 2, "DATALOADER.NUM_WORKERS", 2]
+    opts += ["VIS_SAMPLES", 0]
     tool(*pretrain(out, *opts), check=True)
+    assert load_checkpoint(str(out / "model_0000001.pth"))["bad_files"] == broken
+    # the state of a run killed during iteration 3: its count must come from the checkpoint
+    (out / "model_final.pth").unlink()
+    (out / "last_checkpoint").write_text("model_0000001.pth")
+    resumed = tool(*pretrain(out, *opts, resume=True), check=True)
+
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    assert records[-1]["num_bad_images"] > 0
-    assert all(a["num_bad_images"] <= b["num_bad_images"] for a, b in zip(records, records[1:]))
+    assert [r["iteration"] for r in records] == [1, 2, 3, 3]
+    counts = [r["num_bad_images"] for r in records]
+    assert all(type(c) is int for c in counts) and counts == [3, 3, 3, 3], counts
+    assert final_state(out)["bad_files"] == broken
+    assert (out / "bad_images.txt").read_text().splitlines() == broken
+    summary = (
+        f"skipped 3 unreadable image files (each replaced by another image when met); "
+        f"the list is in {out / 'bad_images.txt'}"
+    )
+    assert summary in resumed.stdout
     log = (out / "log.txt").read_text()  # the data workers write to the run's log as well
-    assert "skipping unreadable image" in log and ("empty.jpg" in log or "notes.jpg" in log)
+    assert all(f"skipping unreadable image: {name}" in log for name in broken)
     assert {p.name: p.read_bytes() for p in images.iterdir()} == before
 
 
@@ -217,6 +228,41 @@ def test_multistep_schedule_with_warmup():
     assert lrs[19] == pytest.approx(0.002) and lrs[20] == pytest.approx(0.0002)
     with pytest.raises(ValueError, match="increasing"):
         WarmupLR(opt, max_iter=30, steps=(20, 10))
+
+
+def test_recipe_keeps_its_epochs_when_the_batch_changes():
+    recipe = os.path.join(ROOT, "configs/pretrain/insloc_R50_FPN_200ep.yaml")
+    n = 256 * 40  # images per epoch
+    lengths = {}
+    for batch in (64, 128, 256):
+        cfg = load_config(recipe, ["SOLVER.IMS_PER_BATCH", batch])
+        max_iter, period, why = schedule_in_iterations(cfg, n)
+        assert max_iter * batch == 200 * n and period * batch == 5 * n  # 200 epochs, ckpt every 5
+        assert f"{max_iter:,} iterations" in why and "SOLVER.EPOCHS 200" in why
+        lengths[batch] = max_iter
+    assert lengths[64] == 4 * lengths[256]
+    # ImageNet at the official batch: the published 1,000,800 iterations.
+    assert schedule_in_iterations(load_config(recipe), 1281167)[0] == 1000800
+    # An explicit SOLVER.MAX_ITER (and CHECKPOINT_PERIOD) wins over the epochs.
+    cfg = load_config(recipe, ["SOLVER.MAX_ITER", 1000, "SOLVER.CHECKPOINT_PERIOD", 300])
+    max_iter, period, why = schedule_in_iterations(cfg, n)
+    assert (max_iter, period) == (1000, 300) and "given" in why
+    # Without a dataset size (a training with no epochs), iterations must be given.
+    with pytest.raises(ValueError, match="SOLVER.MAX_ITER is 0"):
+        schedule_in_iterations(load_config(recipe), None)
+
+
+def test_trainer_derives_iterations_from_epochs(tmp_path, caplog):
+    from insloc.engine.pretrain import PretrainTrainer
+
+    opts = ["SOLVER.MAX_ITER", 0, "SOLVER.EPOCHS", 3, "DATASETS.SYNTHETIC.NUM_IMAGES", 100]
+    opts += ["SOLVER.IMS_PER_BATCH", 16, "MODEL.DEVICE", "cpu", "OUTPUT_DIR", str(tmp_path)]
+    cfg = load_config(os.path.join(ROOT, "configs/quick/moco_v2_tiny.yaml"), opts)
+    with caplog.at_level(logging.INFO, logger="insloc.trainer"):
+        trainer = PretrainTrainer(cfg)
+    assert trainer.max_iter == trainer.scheduler.max_iter == 3 * (100 // 16)
+    assert trainer.checkpoint_period == cfg.SOLVER.CHECKPOINT_PERIOD
+    assert any("= 18 iterations" in r.getMessage() for r in caplog.records)
 
 
 def test_schedule_scales_with_the_batch_and_keeps_the_epochs():
@@ -266,3 +312,18 @@ def test_flags_may_follow_the_overrides():
         default_argument_parser("x"), ["SOLVER.BASE_LR", "-0.5", "--resume", "OUTPUT_DIR", "o"]
     )
     assert args.resume and args.opts == ["SOLVER.BASE_LR", "-0.5", "OUTPUT_DIR", "o"]
+
+
+def test_bad_files_read_from_collated_and_list_batches():
+    from insloc.data import collate_samples
+    from insloc.engine.trainer import _bad_files
+
+    samples = [
+        {"x": torch.zeros(2), "bad_files": []},
+        {"x": torch.ones(2), "bad_files": ["a.jpg", "b.jpg"]},
+        {"x": torch.ones(2), "bad_files": ["a.jpg"]},
+    ]
+    batch = collate_samples([dict(s) for s in samples])  # pretraining: one collated dict
+    assert batch["x"].shape == (3, 2) and batch["bad_files"] == ["a.jpg", "b.jpg", "a.jpg"]
+    assert _bad_files(batch) == ["a.jpg", "b.jpg", "a.jpg"]
+    assert _bad_files(samples) == ["a.jpg", "b.jpg", "a.jpg"]  # detection: a list of samples

@@ -1,3 +1,4 @@
+import logging
 import math
 
 import pytest
@@ -278,3 +279,49 @@ def test_other_norms_train_in_one_process(norm):
     sum(v for k, v in out.items() if k.startswith("loss")).backward()
     assert all(torch.isfinite(v) for v in out.values())
     assert all(p.grad is not None for p in model.encoder_q.parameters())
+
+
+def test_official_recipe_splits_bn_from_the_batch_and_warns_on_tiny_batches(caplog):
+    from insloc.config import load_config
+    from insloc.modeling.moco import moco_kwargs
+
+    recipe = "configs/pretrain/insloc_R50_FPN_200ep.yaml"
+    with caplog.at_level(logging.INFO, logger="insloc.modeling.moco"):
+        assert (
+            moco_kwargs(load_config(recipe, ["SOLVER.IMS_PER_BATCH", 64]))["split_bn_groups"] == 2
+        )
+    assert "2 groups of 32 samples" in caplog.text
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="insloc.modeling.moco"):
+        assert moco_kwargs(load_config(recipe, ["SOLVER.IMS_PER_BATCH", 2]))["split_bn_groups"] == 2
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "groups of 1 sample," in warnings[0]
+    # A batch of 2 trains (a tiny network here; the recipe's groups are chosen the same way).
+    cfg = tiny_cfg("fpn")
+    cfg.MODEL.MOCO.SPLIT_BN_GROUPS = 0
+    cfg.SOLVER.IMS_PER_BATCH = 2
+    torch.manual_seed(0)
+    model = build_model(cfg).train()
+    batch = {k: v[:2] for k, v in make_batch(4).items()}
+    out = model(batch)
+    assert all(torch.isfinite(v) for v in out.values())
+    assert {m.num_splits for m in model.modules() if isinstance(m, SplitBatchNorm)} == {2}
+
+
+def test_fpn_head_fcs_and_projection_have_the_official_init():
+    # Official InsLoc head: fcs xavier-uniform with zero bias, projection N(0, 0.01) zero bias.
+    torch.manual_seed(0)
+    model = build_model(tiny_cfg("fpn"))
+    for encoder in (model.encoder_q, model.encoder_k):
+        fcs = [m for m in encoder.box_head.modules() if isinstance(m, torch.nn.Linear)]
+        assert len(fcs) == 2
+        for fc in fcs:
+            bound = math.sqrt(6 / (fc.in_features + fc.out_features))
+            w = fc.weight.detach()
+            assert w.abs().max() <= bound and w.abs().max() > 0.95 * bound
+            assert abs(w.std().item() - bound / math.sqrt(3)) < 0.05 * bound
+            assert not fc.bias.detach().any()
+        proj = encoder.proj
+        assert abs(proj.weight.detach().std().item() - 0.01) < 0.0015
+        assert not proj.bias.detach().any()

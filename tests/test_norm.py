@@ -2,7 +2,13 @@ import pytest
 import torch
 from torch import nn
 
-from insloc.modeling.norm import SplitBatchNorm, convert_to_split_bn, get_norm, norm_layer
+from insloc.modeling.norm import (
+    SplitBatchNorm,
+    choose_split_groups,
+    convert_to_split_bn,
+    get_norm,
+    norm_layer,
+)
 
 
 def _two_groups():
@@ -75,3 +81,14 @@ def test_get_norm():
     assert get_norm("", 8) is None and norm_layer("") is None
     with pytest.raises(ValueError, match="unknown norm"):
         norm_layer("LN")
+
+
+def test_split_groups_keep_the_samples_per_group_where_the_batch_allows():
+    assert choose_split_groups(256, 32) == 8  # MoCo's single-GPU demo: 8 groups of 32
+    assert choose_split_groups(64, 32) == 2
+    assert choose_split_groups(96, 32) == 3
+    assert choose_split_groups(100, 32) == 4  # 25 per group, the closest divisor
+    assert choose_split_groups(48, 32) == 2  # 24 per group rather than 16
+    assert choose_split_groups(32, 32) == 2  # at least two groups, or shuffling does nothing
+    assert choose_split_groups(2, 32) == 2
+    assert choose_split_groups(1, 32) == 1

@@ -104,6 +104,7 @@ _CHOICES = {
     "MODEL.BACKBONE.FREEZE_AT": (0, 1, 2, 3, 4, 5),
     "INPUT.FORMAT": ("RGB",),
     "INPUT.COPY_PASTE.BACKGROUNDS": ("dataset", "batch"),
+    "INPUT.RESIZE_INTERPOLATION": ("area", "bilinear"),
     "SOLVER.LR_SCHEDULER_NAME": ("WarmupCosineLR", "WarmupConstantLR", "WarmupMultiStepLR"),
     "SOLVER.AMP.DTYPE": ("bfloat16", "float16"),
 }
@@ -117,7 +118,6 @@ _POSITIVE = (
     "MODEL.MOCO.DIM",
     "MODEL.MOCO.QUEUE_SIZE",
     "MODEL.MOCO.TEMPERATURE",
-    "MODEL.MOCO.SPLIT_BN_GROUPS",
     "MODEL.RPN.BATCH_SIZE_PER_IMAGE",
     "MODEL.RPN.PRE_NMS_TOPK_TRAIN",
     "MODEL.RPN.PRE_NMS_TOPK_TEST",
@@ -128,6 +128,7 @@ _POSITIVE = (
     "MODEL.ROI_HEADS.DETECTIONS_PER_IMAGE",
     "MODEL.ROI_MASK_HEAD.POOLER_RESOLUTION",
     "MODEL.ROI_MASK_HEAD.CONV_DIM",
+    "MODEL.MOCO.SPLIT_BN_SAMPLES_PER_GROUP",
     "INPUT.CANVAS_SIZE",
     "INPUT.COPY_PASTE.CROP_TRIES",
     "INPUT.MOCO.CROP_SIZE",
@@ -135,10 +136,8 @@ _POSITIVE = (
     "INPUT.BOX_AUG.FALLBACK_TOPK",
     "DATASETS.SYNTHETIC.NUM_IMAGES",
     "DATASETS.SYNTHETIC.IMAGE_SIZE",
-    "SOLVER.MAX_ITER",
     "SOLVER.IMS_PER_BATCH",
     "SOLVER.BASE_LR",
-    "SOLVER.CHECKPOINT_PERIOD",
     "LOG_PERIOD",
 )
 _NON_NEGATIVE = (
@@ -150,6 +149,11 @@ _NON_NEGATIVE = (
     "MODEL.ROI_BOX_HEAD.SMOOTH_L1_BETA",
     "MODEL.ROI_MASK_HEAD.POOLER_SAMPLING_RATIO",
     "MODEL.ROI_MASK_HEAD.NUM_CONV",
+    "MODEL.MOCO.SPLIT_BN_GROUPS",
+    "SOLVER.MAX_ITER",
+    "SOLVER.EPOCHS",
+    "SOLVER.CHECKPOINT_PERIOD",
+    "SOLVER.CHECKPOINT_PERIOD_EPOCHS",
     "DATALOADER.NUM_WORKERS",
     "SOLVER.REFERENCE_BATCH_SIZE",
     "SOLVER.WEIGHT_DECAY",
@@ -250,6 +254,13 @@ def validate_config(cfg: CfgNode) -> None:
         fail("SOLVER.WEIGHT_DECAY_NORM", "a value >= 0, or -1 for SOLVER.WEIGHT_DECAY")
     if not 0.0 < cfg.SOLVER.GAMMA <= 1.0:
         fail("SOLVER.GAMMA", "a factor in (0, 1]")
+    if cfg.SOLVER.MAX_ITER == 0 and cfg.SOLVER.EPOCHS == 0:
+        fail("SOLVER.MAX_ITER", "iterations > 0, or 0 with SOLVER.EPOCHS > 0")
+    if cfg.SOLVER.CHECKPOINT_PERIOD == 0 and cfg.SOLVER.CHECKPOINT_PERIOD_EPOCHS == 0:
+        fail(
+            "SOLVER.CHECKPOINT_PERIOD",
+            "iterations > 0, or 0 with SOLVER.CHECKPOINT_PERIOD_EPOCHS > 0",
+        )
     if cfg.DATASETS.PRETRAIN == "":
         fail("DATASETS.PRETRAIN", "a folder, a COCO json, a .txt list of paths, or 'synthetic'")
     _validate_detection_data(cfg)

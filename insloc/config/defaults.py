@@ -81,8 +81,9 @@ _C.MODEL.MOCO.TEMPERATURE = 0.2
 _C.MODEL.MOCO.MASK_EMPTY_QUEUE = True
 # Shuffle BN: shuffle keys across processes; in one process emulate it with a split batch norm.
 _C.MODEL.MOCO.SHUFFLE_BN = True
-# Groups of the split batch norm that emulates shuffle BN in one process (MoCo's single-GPU demo).
-_C.MODEL.MOCO.SPLIT_BN_GROUPS = 8
+# Groups of the split batch norm that emulates shuffle BN in one process (MoCo's single-GPU demo);
+# 0 chooses them from the batch and MODEL.MOCO.SPLIT_BN_SAMPLES_PER_GROUP.
+_C.MODEL.MOCO.SPLIT_BN_GROUPS = 0
 
 # ---------------------------------------------------------------------------------------------
 # Detectors (MODEL.META_ARCHITECTURE "GeneralizedRCNN"): detectron2's keys and default values,
@@ -222,7 +223,8 @@ _C.INPUT.BOX_AUG.ANCHOR_OFFSET = 0.0
 _C.INPUT.BOX_AUG.IOU_THRESH = 0.5
 # NMS threshold applied to the candidates with random scores before one survivor is drawn.
 _C.INPUT.BOX_AUG.NMS_THRESH = 0.7
-# When no anchor qualifies, draw among this many best-overlapping anchors (official code: 4000).
+# When no anchor qualifies, this many best-overlapping anchors are the candidates (same random-score
+# NMS, then one survivor drawn). Ours: 5; the official code: 4000 (close to a random box).
 _C.INPUT.BOX_AUG.FALLBACK_TOPK = 5
 # IN_FEATURES levels that pool the augmented box, for the query and the key view (others pool
 # the pasted box). Official FPN recipe: query P5 only.
@@ -286,8 +288,8 @@ _C.DATALOADER.FILTER_EMPTY_ANNOTATIONS = True
 # Solver
 # ---------------------------------------------------------------------------------------------
 _C.SOLVER = CN()
-# Training length in iterations (recipes give the epochs in a comment).
-_C.SOLVER.MAX_ITER = 1000000
+# Training length in iterations; 0 derives it from SOLVER.EPOCHS (an explicit value wins).
+_C.SOLVER.MAX_ITER = 0
 # Images per iteration summed over all processes.
 _C.SOLVER.IMS_PER_BATCH = 256
 # Learning rate for REFERENCE_BATCH_SIZE images; the run uses BASE_LR * IMS_PER_BATCH / REFERENCE.
@@ -311,7 +313,8 @@ _C.SOLVER.GAMMA = 0.1
 # Linear warm-up length in iterations and starting factor (0 iterations: no warm-up).
 _C.SOLVER.WARMUP_ITERS = 0
 _C.SOLVER.WARMUP_FACTOR = 0.001
-# Save a checkpoint every this many iterations (and always at the end).
+# Save a checkpoint every this many iterations (and always at the end); 0 derives it from
+# SOLVER.CHECKPOINT_PERIOD_EPOCHS (an explicit value wins).
 _C.SOLVER.CHECKPOINT_PERIOD = 5000
 _C.SOLVER.AMP = CN()
 # Automatic mixed precision on CUDA; DTYPE "bfloat16" or "float16" (float16 uses a grad scaler).
@@ -346,3 +349,17 @@ _C.LOG_PERIOD = 20
 _C.VIS_SAMPLES = 16
 # Use deterministic CUDA kernels (slower; CPU runs are deterministic regardless).
 _C.CUDNN_DETERMINISTIC = False
+
+# ---------------------------------------------------------------------------------------------
+# Recipes that keep their epochs when the batch changes, split BN chosen from the batch, resizing
+# ---------------------------------------------------------------------------------------------
+# Training length in epochs when SOLVER.MAX_ITER is 0: EPOCHS x (images // IMS_PER_BATCH) steps.
+_C.SOLVER.EPOCHS = 200
+# Epochs between checkpoints when SOLVER.CHECKPOINT_PERIOD is 0 (the official recipe: 5).
+_C.SOLVER.CHECKPOINT_PERIOD_EPOCHS = 0
+# Samples per group of the split batch norm in one process (the official recipe's 32 per GPU);
+# the groups are the divisor of the batch closest to it, at least 2 (see insloc.modeling.norm).
+_C.MODEL.MOCO.SPLIT_BN_SAMPLES_PER_GROUP = 32
+# Interpolation of every resize of image content: "area" (ours: area averaging when shrinking,
+# bilinear when enlarging) or "bilinear" (the official InsLoc code: OpenCV bilinear always).
+_C.INPUT.RESIZE_INTERPOLATION = "area"

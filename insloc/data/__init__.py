@@ -1,7 +1,12 @@
 """Data: synthetic scenes, unlabelled image sources, copy-paste compositing, box augmentation."""
 
 from .anchor_aug import AnchorBoxSampler
-from .build import build_pretrain_dataset, build_pretrain_loader
+from .build import (
+    build_pretrain_dataset,
+    build_pretrain_loader,
+    collate_samples,
+    worker_options,
+)
 from .color import ColorAugmentation, hflip
 from .copy_paste import PastePlan, sample_crop, sample_paste_plan, sample_paste_size
 from .datasets import InsLocPretrainDataset, TwoCropDataset, sample_rng
@@ -33,6 +38,7 @@ __all__ = [
     "build_pretrain_dataset",
     "build_pretrain_loader",
     "choose_reduction",
+    "collate_samples",
     "hflip",
     "image_source_from_config",
     "read_image",
@@ -41,4 +47,5 @@ __all__ = [
     "sample_paste_plan",
     "sample_paste_size",
     "sample_rng",
+    "worker_options",
 ]

@@ -4,6 +4,11 @@ The candidates are the anchors with IoU > ``iou_thresh`` to the box. As in the o
 get random scores and go through NMS before one survivor is drawn uniformly: NMS thins the dense
 clusters of near-identical anchors, so the draw spreads over positions and shapes instead of
 following anchor density (PROTOCOLS.md, "Box augmentation with anchors").
+
+When no anchor qualifies, the candidates are the ``fallback_topk`` best-overlapping anchors, and
+they go through the same random scores and NMS. With ``fallback_topk`` 4000 this is exactly the
+official fallback (its 4000 best of 5120 anchors, close to a random box); ours (5) keeps the box
+near the pasted one, NMS then only removing near-duplicates among the five.
 """
 
 import math
@@ -68,7 +73,8 @@ class AnchorBoxSampler:
         offset: anchor centres at (i + offset) * stride.
         iou_thresh: candidates have IoU > this with the box.
         nms_thresh: NMS threshold over the randomly scored candidates.
-        fallback_topk: with no candidate, draw among this many best-IoU anchors (official: 4000).
+        fallback_topk: with no candidate, the candidates are this many best-IoU anchors (official:
+            4000; ours: 5).
     """
 
     def __init__(
@@ -124,14 +130,18 @@ class AnchorBoxSampler:
         """Indices of the anchors with IoU > iou_thresh to ``box``."""
         return np.flatnonzero(self.ious(box) > self.iou_thresh)
 
-    def __call__(self, box, rng: np.random.Generator) -> np.ndarray:
-        """The augmented box for ``box`` (4,) XYXY; returns (4,) float32."""
+    def survivors(self, box, rng: np.random.Generator) -> np.ndarray:
+        """Indices of the anchors one is drawn from: the candidates of ``box`` (4,), or the
+        ``fallback_topk`` best-overlapping anchors when there is none, after NMS over random
+        scores."""
         ious = self.ious(box)
         cand = np.flatnonzero(ious > self.iou_thresh)
-        if len(cand):
-            scores = rng.random(len(cand), dtype=np.float32)
-            keep = cand[nms(self.anchors[cand], scores, self.nms_thresh)]
-        else:
-            # Ours: a few best-overlapping anchors; the official 4000 of 5120 is near random.
-            keep = np.argsort(-ious, kind="stable")[: self.fallback_topk]
+        if not len(cand):
+            cand = np.argsort(-ious, kind="stable")[: self.fallback_topk]
+        scores = rng.random(len(cand), dtype=np.float32)
+        return cand[nms(self.anchors[cand], scores, self.nms_thresh)]
+
+    def __call__(self, box, rng: np.random.Generator) -> np.ndarray:
+        """The augmented box for ``box`` (4,) XYXY, a survivor drawn uniformly; (4,) float32."""
+        keep = self.survivors(box, rng)
         return self.anchors[keep[rng.integers(len(keep))]].copy()

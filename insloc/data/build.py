@@ -1,9 +1,15 @@
-"""Build the pretraining dataset and its data loader from a config."""
+"""Build the pretraining dataset and its data loader from a config; the worker set-up that every
+insloc loader (pretraining, detection, dense) shares."""
 
+import os
+import select
+import threading
+import time
 from functools import partial
 
 import cv2
 import torch
+from torch.utils.data import default_collate
 
 from ..utils import comm
 from ..utils.logger import setup_logger
@@ -11,7 +17,12 @@ from .datasets import InsLocPretrainDataset, TwoCropDataset
 from .samplers import PretrainBatchSampler
 from .sources import ImageSource, image_source_from_config
 
-__all__ = ["build_pretrain_dataset", "build_pretrain_loader", "worker_options"]
+__all__ = [
+    "build_pretrain_dataset",
+    "build_pretrain_loader",
+    "collate_samples",
+    "worker_options",
+]
 
 
 def build_pretrain_dataset(cfg, source: ImageSource = None):
@@ -31,13 +42,56 @@ def build_pretrain_dataset(cfg, source: ImageSource = None):
     raise ValueError(f"MODEL.META_ARCHITECTURE = {arch!r}: expected 'InsLoc' or 'MoCo'")
 
 
-def _worker_init(worker_id: int, output_dir: str = "", rank: int = 0) -> None:
+def _worker_init(worker_id: int, output_dir: str = "", rank: int = 0, trainer_pid: int = 0) -> None:
     # Workers already run in parallel; library thread pools inside each only oversubscribe cores.
     cv2.setNumThreads(1)
     torch.set_num_threads(1)
     # A worker starts from a fresh interpreter: give it the run's log, so a skipped file is named
     # in OUTPUT_DIR/log.txt like everything else.
     setup_logger(output_dir, rank)
+    if trainer_pid:
+        threading.Thread(
+            target=_exit_with, args=(trainer_pid,), name="insloc-trainer-watch", daemon=True
+        ).start()
+
+
+def _exit_with(pid: int) -> None:
+    """End this worker as soon as process ``pid``, the trainer, has ended (however it ended).
+
+    A forkserver worker is a child of the forkserver, not of the trainer, so PyTorch's own check
+    (is my parent alive?) never fires when the trainer alone is killed; and the forkserver waits
+    for its clients, the workers, to close their end of its "alive" pipe. Once the workers are
+    gone the forkserver and the resource tracker see end-of-file and exit as well.
+    """
+    try:
+        fd = os.pidfd_open(pid)  # Linux >= 5.3: readable once the process has exited
+    except ProcessLookupError:
+        os._exit(1)
+    except (AttributeError, OSError):  # another OS, or pidfd refused: poll the pid instead
+        while _process_exists(pid):
+            time.sleep(1.0)
+        os._exit(1)
+    select.select([fd], [], [])
+    os._exit(1)
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only checks that the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, as another user's process
+        pass
+    return True
+
+
+def collate_samples(samples: list) -> dict:
+    """Collate sample dicts into one batch dict; "bad_files" (each sample's list of the files it
+    had to skip) becomes one flat list, since the lists differ in length."""
+    bad = [name for s in samples for name in s.get("bad_files", ())]
+    batch = default_collate([{k: v for k, v in s.items() if k != "bad_files"} for s in samples])
+    batch["bad_files"] = bad
+    return batch
 
 
 def build_pretrain_loader(
@@ -72,6 +126,7 @@ def build_pretrain_loader(
     return torch.utils.data.DataLoader(
         dataset,
         batch_sampler=sampler,
+        collate_fn=collate_samples,
         **worker_options(cfg, log_dir, rank),
     )
 
@@ -94,7 +149,11 @@ def worker_options(cfg, log_dir: str = "", rank: int = 0, persistent: bool = Tru
             multiprocessing_context="forkserver",
             persistent_workers=persistent,
             prefetch_factor=cfg.DATALOADER.PREFETCH_FACTOR,
-            worker_init_fn=partial(_worker_init, output_dir=log_dir, rank=rank),
+            # The workers exit within moments of this process, even when it is SIGKILLed alone
+            # (the OOM killer, a preemption): see _exit_with.
+            worker_init_fn=partial(
+                _worker_init, output_dir=log_dir, rank=rank, trainer_pid=os.getpid()
+            ),
         )
     return dict(
         num_workers=workers,

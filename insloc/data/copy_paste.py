@@ -102,13 +102,16 @@ def sample_paste_plan(
     return PastePlan(crop=crop, paste_size=(ph, pw), position=(x, y))
 
 
-def crop_resize(image: np.ndarray, full_size: tuple, crop: tuple, out_size: tuple) -> np.ndarray:
+def crop_resize(
+    image: np.ndarray, full_size: tuple, crop: tuple, out_size: tuple, interpolation: str = "area"
+) -> np.ndarray:
     """Cut ``crop`` (given in full-size coordinates) from a possibly reduced decode and resize it.
 
     Args:
         image: h' x w' x 3 decode of an image whose full size is ``full_size`` (h, w).
         crop: (top, left, h, w) in full-size pixels.
         out_size: (h, w) of the result.
+        interpolation: see :func:`resize`.
     Returns:
         out_h x out_w x 3 uint8.
     """
@@ -118,16 +121,26 @@ def crop_resize(image: np.ndarray, full_size: tuple, crop: tuple, out_size: tupl
     x0 = min(int(round(left * sx)), image.shape[1] - 1)
     y1 = min(max(y0 + 1, int(round((top + ch) * sy))), image.shape[0])
     x1 = min(max(x0 + 1, int(round((left + cw) * sx))), image.shape[1])
-    return resize(image[y0:y1, x0:x1], out_size)
+    return resize(image[y0:y1, x0:x1], out_size, interpolation)
 
 
-def resize(image: np.ndarray, out_size: tuple) -> np.ndarray:
-    """Resize to (h, w): area averaging when shrinking (no aliasing), bilinear when enlarging."""
+def resize(image: np.ndarray, out_size: tuple, interpolation: str = "area") -> np.ndarray:
+    """Resize to (h, w).
+
+    Args:
+        interpolation: "area" (ours, INPUT.RESIZE_INTERPOLATION's default): area averaging when
+            shrinking (no aliasing), bilinear when enlarging; "bilinear": OpenCV's bilinear always,
+            as the official InsLoc code (mmcv's default).
+    Returns:
+        out_h x out_w x 3 uint8; ``image`` itself (made contiguous) when it has that size already.
+    """
+    if interpolation not in ("area", "bilinear"):
+        raise ValueError(f"interpolation {interpolation!r}: expected 'area' or 'bilinear'")
     h, w = image.shape[:2]
     if (h, w) == tuple(out_size):
         return np.ascontiguousarray(image)
     shrink = out_size[0] < h and out_size[1] < w
-    interp = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
+    interp = cv2.INTER_AREA if shrink and interpolation == "area" else cv2.INTER_LINEAR
     return cv2.resize(image, (out_size[1], out_size[0]), interpolation=interp)
 
 

@@ -5,8 +5,8 @@
 process or the order in which samples are built. Images are decoded at a reduced size whenever the
 crop allows it: all crop parameters are drawn from the header size first.
 
-A file that fails to read is logged once, counted in ``num_bad`` and replaced by another index drawn
-from the sample's generator, so one bad file never stops a long run.
+A file that fails to read is logged once, named in the sample's ``bad_files`` and replaced by
+another index drawn from the sample's generator, so one bad file never stops a long run.
 """
 
 import logging
@@ -35,6 +35,14 @@ def sample_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, epoch, index])))
 
 
+def _canvas(image: np.ndarray, size: int, interpolation: str) -> np.ndarray:
+    """``image`` resized to size x size as an array of its own, since pasting writes into it: a
+    canvas-sized image comes back from ``resize`` as itself, and a source may hand out read-only
+    or shared arrays."""
+    canvas = resize(image, (size, size), interpolation)
+    return canvas.copy() if np.may_share_memory(canvas, image) else canvas
+
+
 def _to_chw(image: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))  # 3 x H x W uint8
 
@@ -42,10 +50,11 @@ def _to_chw(image: np.ndarray) -> torch.Tensor:
 class _PretrainDataset(torch.utils.data.Dataset):
     """Keyed access, bad-file replacement and the shared flip for the two datasets below."""
 
-    def __init__(self, source: ImageSource, seed: int, flip_prob: float):
+    def __init__(self, source: ImageSource, seed: int, flip_prob: float, interpolation: str):
         self.source = source
         self.seed = seed
         self.flip_prob = flip_prob
+        self.interpolation = interpolation
 
     def __len__(self) -> int:
         return len(self.source)
@@ -54,11 +63,11 @@ class _PretrainDataset(torch.utils.data.Dataset):
         """A batch of samples (the DataLoader fetches a batch's keys at once through this)."""
         return [self[key] for key in keys]
 
-    def _load_first_good(self, index: int, rng: np.random.Generator, counter: list, plan_fn):
+    def _load_first_good(self, index: int, rng: np.random.Generator, bad_files: list, plan_fn):
         """Run ``plan_fn(index, (h, w))`` then decode, replacing bad files by random indices.
 
         ``plan_fn`` returns (plan, reduction); the result is (index, (h, w), plan, image).
-        ``counter[0]`` is incremented for every bad file met.
+        The name of every bad file met is appended to ``bad_files``.
         """
         for _ in range(MAX_CONSECUTIVE_FAILURES):
             try:
@@ -66,8 +75,8 @@ class _PretrainDataset(torch.utils.data.Dataset):
                 plan, reduction = plan_fn(hw)
                 return index, hw, plan, self.source.load(index, reduction)
             except BadImageError as e:
-                counter[0] += 1
                 name = self.source.name(index)
+                bad_files.append(name)
                 if name not in _WARNED:
                     _WARNED.add(name)
                     logger.warning("skipping unreadable image: %s", e)
@@ -99,6 +108,7 @@ class InsLocPretrainDataset(_PretrainDataset):
         flip_prob: probability of a horizontal flip of each composite.
         batch_backgrounds: take the backgrounds from the other images of the batch (ours, one
             decode per sample) instead of two more random images of the source (official).
+        interpolation: "area" (ours) or "bilinear" (official) for every resize (``resize``).
     """
 
     def __init__(
@@ -117,8 +127,9 @@ class InsLocPretrainDataset(_PretrainDataset):
         seed: int = 0,
         flip_prob: float = 0.5,
         batch_backgrounds: bool = False,
+        interpolation: str = "area",
     ):
-        super().__init__(source, seed, flip_prob)
+        super().__init__(source, seed, flip_prob, interpolation)
         self.batch_backgrounds = batch_backgrounds
         if len(query_aug_levels) != len(key_aug_levels) or not query_aug_levels:
             raise ValueError(
@@ -159,6 +170,7 @@ class InsLocPretrainDataset(_PretrainDataset):
             seed=cfg.SEED,
             flip_prob=cfg.INPUT.COLOR.FLIP_PROB,
             batch_backgrounds=cp.BACKGROUNDS == "batch",
+            interpolation=cfg.INPUT.RESIZE_INTERPOLATION,
         )
 
     def __getitem__(self, key) -> dict:
@@ -167,11 +179,12 @@ class InsLocPretrainDataset(_PretrainDataset):
         Returns:
             dict with ``q``, ``k`` (3 x S x S uint8 RGB), ``q_boxes``, ``k_boxes`` (L x 4 float32
             XYXY canvas pixels, one per level), ``q_paste_box``, ``q_aug_box``, ``k_paste_box``,
-            ``k_aug_box`` ((4,) float32), ``index`` (int) and ``num_bad`` (int).
+            ``k_aug_box`` ((4,) float32), ``index`` (int) and ``bad_files`` (names of the
+            unreadable files met and replaced, usually empty).
         """
         epoch, index = key
         rng = sample_rng(self.seed, epoch, index)
-        bad = [0]
+        bad = []
         size = self.canvas_size
         index, hw, plans, fg = self._load_foreground(index, rng, bad, min_side=0)
         backgrounds = []
@@ -180,8 +193,9 @@ class InsLocPretrainDataset(_PretrainDataset):
             _, _, _, bg = self._load_first_good(
                 bg_index, rng, bad, lambda bhw: (None, choose_reduction(*bhw, size, size))
             )
-            backgrounds.append(resize(bg, (size, size)))  # aspect not kept (official recipe)
-        return self._compose(rng, index, hw, plans, fg, backgrounds, bad[0])
+            # aspect not kept (official recipe)
+            backgrounds.append(_canvas(bg, size, self.interpolation))
+        return self._compose(rng, index, hw, plans, fg, backgrounds, bad)
 
     def __getitems__(self, keys) -> list:
         """The samples of a batch; with ``batch_backgrounds`` their backgrounds are the batch's.
@@ -197,7 +211,7 @@ class InsLocPretrainDataset(_PretrainDataset):
         loaded = []
         for epoch, index in keys:
             rng = sample_rng(self.seed, epoch, index)
-            bad = [0]
+            bad = []
             loaded.append((rng, bad, *self._load_foreground(index, rng, bad, min_side=size)))
         n = len(loaded)
         resized = {}  # batch position -> the image at canvas size, resized once
@@ -206,10 +220,10 @@ class InsLocPretrainDataset(_PretrainDataset):
             others = [(i + 1 + int(rng.integers(n - 1))) % n if n > 1 else i for _ in range(2)]
             for j in others:
                 if j not in resized:
-                    resized[j] = resize(loaded[j][5], (size, size))
+                    resized[j] = resize(loaded[j][5], (size, size), self.interpolation)
             # copies: an image is also a foreground, and pasting writes into the canvas
             backgrounds = [resized[j].copy() for j in others]
-            samples.append(self._compose(rng, index, hw, plans, fg, backgrounds, bad[0]))
+            samples.append(self._compose(rng, index, hw, plans, fg, backgrounds, bad))
         return samples
 
     def _load_foreground(self, index, rng, bad, min_side):
@@ -226,14 +240,15 @@ class InsLocPretrainDataset(_PretrainDataset):
 
         return self._load_first_good(index, rng, bad, plan)
 
-    def _compose(self, rng, index, hw, plans, fg, backgrounds, num_bad) -> dict:
+    def _compose(self, rng, index, hw, plans, fg, backgrounds, bad_files) -> dict:
         """Paste each view's crop on its background, augment, flip, and draw the augmented box."""
         out = {}
         for name, plan, canvas, levels in (
             ("q", plans[0], backgrounds[0], self.query_aug_levels),
             ("k", plans[1], backgrounds[1], self.key_aug_levels),
         ):
-            paste(canvas, crop_resize(fg, hw, plan.crop, plan.paste_size), plan.position)
+            patch = crop_resize(fg, hw, plan.crop, plan.paste_size, self.interpolation)
+            paste(canvas, patch, plan.position)
             if self.color_aug is not None:
                 canvas = self.color_aug(canvas, rng)
             canvas, box = self._flip(canvas, plan.box, rng)
@@ -246,7 +261,7 @@ class InsLocPretrainDataset(_PretrainDataset):
             if k not in ("q", "k"):
                 out[k] = torch.from_numpy(out[k].astype(np.float32))
         out["index"] = index
-        out["num_bad"] = num_bad
+        out["bad_files"] = bad_files
         return out
 
 
@@ -261,6 +276,8 @@ class TwoCropDataset(_PretrainDataset):
         seed: base of every sample's generator.
         flip_prob: probability of a horizontal flip of each view.
         crop_tries: RandomResizedCrop's tries before the centre-crop fallback.
+        interpolation: "area" (ours; MoCo's PIL bilinear also averages when shrinking) or
+            "bilinear" (OpenCV's, without averaging).
     """
 
     def __init__(
@@ -274,8 +291,9 @@ class TwoCropDataset(_PretrainDataset):
         seed: int = 0,
         flip_prob: float = 0.5,
         crop_tries: int = 10,
+        interpolation: str = "area",
     ):
-        super().__init__(source, seed, flip_prob)
+        super().__init__(source, seed, flip_prob, interpolation)
         self.crop_size = crop_size
         self.crop_scale = tuple(crop_scale)
         self.crop_ratio = tuple(crop_ratio)
@@ -293,17 +311,19 @@ class TwoCropDataset(_PretrainDataset):
             color_aug=ColorAugmentation.from_config(cfg),
             seed=cfg.SEED,
             flip_prob=cfg.INPUT.COLOR.FLIP_PROB,
+            interpolation=cfg.INPUT.RESIZE_INTERPOLATION,
         )
 
     def __getitem__(self, key) -> dict:
         """Sample ``key = (epoch, index)``.
 
         Returns:
-            dict with ``q``, ``k`` (3 x C x C uint8 RGB), ``index`` (int) and ``num_bad`` (int).
+            dict with ``q``, ``k`` (3 x C x C uint8 RGB), ``index`` (int) and ``bad_files``
+            (names of the unreadable files met and replaced, usually empty).
         """
         epoch, index = key
         rng = sample_rng(self.seed, epoch, index)
-        bad = [0]
+        bad = []
         c = self.crop_size
 
         def plan_crops(hw):
@@ -316,11 +336,11 @@ class TwoCropDataset(_PretrainDataset):
         index, hw, crops, image = self._load_first_good(index, rng, bad, plan_crops)
         out = {}
         for name, crop in zip(("q", "k"), crops):
-            view = crop_resize(image, hw, crop, (c, c))
+            view = crop_resize(image, hw, crop, (c, c), self.interpolation)
             if self.color_aug is not None:
                 view = self.color_aug(view, rng)
             view, _ = self._flip(view, np.zeros(4, np.float32), rng)
             out[name] = _to_chw(view)
         out["index"] = index
-        out["num_bad"] = bad[0]
+        out["bad_files"] = bad
         return out

@@ -1,9 +1,11 @@
 """Reading images from disk: header sizes without decoding, and RGB decoding at a reduced size.
 
 Every failure (missing, empty, truncated, not an image) becomes a :class:`BadImageError` so that the
-datasets can skip one bad file of a long run instead of crashing. EXIF orientation is ignored on
-purpose: the header size must describe the decoded pixels, and torchvision's PIL loader (what the
-published ImageNet recipes used) ignores it too.
+datasets can skip one bad file of a long run instead of crashing.
+
+EXIF orientation is applied, as the official InsLoc loader (OpenCV's default) does: a phone photo
+comes out upright. Both the header size and the decoded pixels take it from the same place (PIL's
+reading of the EXIF tag), so the size always describes the pixels, at any decode reduction.
 """
 
 import io
@@ -42,6 +44,8 @@ def read_image_size(path: str) -> tuple:
             raise BadImageError(f"{path}: empty file (0 bytes)")
         with Image.open(path) as im:
             w, h = im.size
+            if _orientation(im) in _SWAPS_AXES:
+                w, h = h, w
     except BadImageError:
         raise
     except FileNotFoundError:
@@ -79,11 +83,51 @@ def read_image(path: str, reduce: int = 1) -> np.ndarray:
         raise BadImageError(f"{path}: cannot read the file ({_reason(e)})") from None
     if data.size == 0:
         raise BadImageError(f"{path}: empty file (0 bytes)")
+    orientation = _orientation_of_bytes(data)
+    # OpenCV's own orientation handling is off: it is applied below from the tag the header size
+    # was computed with, the same for OpenCV and PIL decodes.
     bgr = cv2.imdecode(data, _REDUCED_FLAGS[reduce] | cv2.IMREAD_IGNORE_ORIENTATION)
     if bgr is not None and bgr.ndim == 3 and bgr.shape[0] > 0 and bgr.shape[1] > 0:
-        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        return _upright(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), orientation)
     # OpenCV builds lack some codecs (and reject some CMYK or odd PNG variants); PIL decides then.
-    return _read_with_pil(path, data, reduce)
+    return _upright(_read_with_pil(path, data, reduce), orientation)
+
+
+# EXIF orientations (tag 0x0112) whose upright image has width and height swapped.
+_SWAPS_AXES = (5, 6, 7, 8)
+
+
+def _orientation(im: Image.Image) -> int:
+    """The EXIF orientation of an opened image, 1 (as stored) when absent or unreadable."""
+    try:
+        value = int(im.getexif().get(0x0112, 1))
+    except Exception:  # a broken EXIF block only loses the orientation, never the image
+        return 1
+    return value if 1 <= value <= 8 else 1
+
+
+def _orientation_of_bytes(data: np.ndarray) -> int:
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            return _orientation(im)
+    except Exception:  # PIL cannot parse the header: the decoder decides whether the file is bad
+        return 1
+
+
+def _upright(image: np.ndarray, orientation: int) -> np.ndarray:
+    """Apply EXIF ``orientation`` to an H x W x 3 array (PIL's ``ImageOps.exif_transpose``)."""
+    if orientation == 1:
+        return image
+    ops = {
+        2: lambda a: a[:, ::-1],  # mirrored horizontally
+        3: lambda a: a[::-1, ::-1],  # rotated 180
+        4: lambda a: a[::-1],  # mirrored vertically
+        5: lambda a: a.transpose(1, 0, 2),  # transposed
+        6: lambda a: np.rot90(a, -1),  # stored rotated 90 counter-clockwise
+        7: lambda a: a[::-1, ::-1].transpose(1, 0, 2),  # transverse
+        8: lambda a: np.rot90(a, 1),  # stored rotated 90 clockwise
+    }
+    return np.ascontiguousarray(ops[orientation](image))
 
 
 def _read_with_pil(path: str, data: np.ndarray, reduce: int) -> np.ndarray:
@@ -111,7 +155,8 @@ def _pil_to_rgb(im: Image.Image) -> np.ndarray:
         scale = 257.0 if wide.max(initial=0) > 255 else 1.0
         gray = np.clip(np.round(wide / scale), 0, 255).astype(np.uint8)
         return np.repeat(gray[:, :, None], 3, axis=2)
-    return np.asarray(im.convert("RGB"))
+    # np.array, not np.asarray: a view of a PIL image is read-only, and callers paste into arrays.
+    return np.array(im.convert("RGB"))
 
 
 def _reason(e: BaseException) -> str:

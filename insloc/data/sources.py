@@ -40,7 +40,10 @@ class ImageSource:
         raise NotImplementedError
 
     def load(self, i: int, reduce: int = 1) -> np.ndarray:
-        """Image ``i`` as H x W x 3 uint8 RGB, decoded at about 1/``reduce`` of its size."""
+        """Image ``i`` as H x W x 3 uint8 RGB, decoded at about 1/``reduce`` of its size.
+
+        The array may be read-only or shared (a cache, a memory map): datasets never write into it.
+        """
         raise NotImplementedError
 
 

@@ -29,8 +29,8 @@ class DetectionTrainer(Trainer):
     it on every ``DATASETS.TEST`` set every ``TEST.EVAL_PERIOD`` iterations and at the end.
 
     ``MODEL.WEIGHTS`` initialises the model when the run is not resumed. Layers configured as
-    SyncBN are built as BatchNorm and become SyncBatchNorm only under DDP, so one GPU or a CPU
-    never fails on them. ``TEST.PRECISE_BN`` recomputes BN statistics on training batches before
+    SyncBN are built as BatchNorm and become SyncBatchNorm only under DDP on CUDA, so one GPU or a
+    CPU never fails on them. ``TEST.PRECISE_BN`` recomputes BN statistics on training batches before
     each evaluation (detectron2's PreciseBN hook).
     """
 
@@ -44,8 +44,9 @@ class DetectionTrainer(Trainer):
     )
 
     def build_model(self, cfg) -> nn.Module:
-        # Only the layers configured as SyncBN, and only under DDP on CUDA (no CPU SyncBN).
-        return convert_sync_bn_if_distributed(build_model(cfg), self.device)
+        # SyncBN layers become nn.SyncBatchNorm only under DDP on CUDA (PyTorch has no CPU
+        # implementation); on the device already, before the optimizer takes the parameters.
+        return convert_sync_bn_if_distributed(build_model(cfg).to(self.device), self.device)
 
     def load_initial_weights(self) -> None:
         if self.cfg.MODEL.WEIGHTS:
@@ -54,7 +55,9 @@ class DetectionTrainer(Trainer):
             logger.info("MODEL.WEIGHTS is empty: training from random initialisation")
 
     def build_train_loader(self, cfg, start_iter: int):
-        return build_detection_train_loader(cfg, start_iter=start_iter)
+        loader = build_detection_train_loader(cfg, start_iter=start_iter, log_dir=cfg.OUTPUT_DIR)
+        self.train_dataset = loader.dataset
+        return loader
 
     def find_unused_parameters(self) -> bool:
         # Res5ROIHeads' mask branch gets no gradient in a step whose images hold no foreground.
@@ -72,7 +75,7 @@ class DetectionTrainer(Trainer):
         for name in cfg.DATASETS.TEST:
             loader, metadata = build_detection_test_loader(cfg, name)
             folder = os.path.join(self.output_dir, "inference", name)
-            evaluator = build_evaluator(cfg, name, metadata, folder)
+            evaluator = build_evaluator(cfg, name, metadata, folder, records=loader.dataset.records)
             result = inference_on_dataset(self.model, loader, evaluator, self.device)
             if self.is_main:
                 results[name] = result
@@ -88,7 +91,9 @@ class DetectionTrainer(Trainer):
         batches of the current weights (the batches training would see from ``iteration`` on, from
         a loader of their own so the training stream is untouched)."""
         num_iter = self.cfg.TEST.PRECISE_BN.NUM_ITER
-        loader = build_detection_train_loader(self.cfg, start_iter=iteration)
+        loader = build_detection_train_loader(
+            self.cfg, start_iter=iteration, dataset=self.train_dataset
+        )
         batches = (to_device(b, self.device) for b in itertools.islice(loader, num_iter))
         self.model.train()
         update_bn_stats(self.model, batches, num_iter)

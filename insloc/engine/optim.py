@@ -1,4 +1,5 @@
-"""SGD and the per-iteration learning-rate schedules: warm-up, then cosine, constant or steps."""
+"""SGD, the per-iteration learning-rate schedules (warm-up, then cosine, constant or steps), and the
+training length in iterations from a recipe's epochs."""
 
 import bisect
 import math
@@ -101,9 +102,67 @@ class WarmupLR(LRScheduler):
         return [base * self.factor(self.last_epoch) for base in self.base_lrs]
 
 
+def iterations_per_epoch(num_images: int, batch: int) -> int:
+    """Iterations of one epoch: the full global batches of a pass (the sampler drops the tail)."""
+    if num_images < batch:
+        raise ValueError(
+            f"an epoch of {num_images} images is shorter than one batch of SOLVER.IMS_PER_BATCH "
+            f"({batch}); lower SOLVER.IMS_PER_BATCH"
+        )
+    return num_images // batch
+
+
+def schedule_in_iterations(cfg, num_images=None) -> tuple:
+    """SOLVER.MAX_ITER and SOLVER.CHECKPOINT_PERIOD in iterations, each derived from its epochs
+    key (SOLVER.EPOCHS, SOLVER.CHECKPOINT_PERIOD_EPOCHS) when it is 0: a recipe then keeps its
+    epochs whatever the batch.
+
+    Args:
+        cfg: the config.
+        num_images: images per epoch; None where the trainer has no epochs.
+    Returns:
+        (max_iter, checkpoint_period, a log line saying how many iterations and why).
+    """
+    s = cfg.SOLVER
+    batch = s.IMS_PER_BATCH
+    per_epoch = None if num_images is None else iterations_per_epoch(num_images, batch)
+    needs_epochs = s.MAX_ITER == 0 or s.CHECKPOINT_PERIOD == 0
+    if needs_epochs and per_epoch is None:
+        key = "SOLVER.MAX_ITER" if s.MAX_ITER == 0 else "SOLVER.CHECKPOINT_PERIOD"
+        raise ValueError(f"{key} is 0 but this training has no epochs to count; set {key}")
+    if per_epoch is not None:
+        epoch_size = f"{num_images:,} images // SOLVER.IMS_PER_BATCH {batch}"
+    if s.MAX_ITER > 0:
+        max_iter = s.MAX_ITER
+        why = f"SOLVER.MAX_ITER {max_iter:,} iterations, given"
+        if per_epoch is not None:
+            why += (
+                f" ({max_iter / per_epoch:.4g} epochs of {per_epoch:,} iterations = {epoch_size}; "
+                "SOLVER.EPOCHS unused)"
+            )
+    else:
+        max_iter = s.EPOCHS * per_epoch
+        why = (
+            f"SOLVER.EPOCHS {s.EPOCHS} x {per_epoch:,} iterations per epoch ({epoch_size}) = "
+            f"{max_iter:,} iterations"
+        )
+    if s.CHECKPOINT_PERIOD > 0:
+        period = s.CHECKPOINT_PERIOD
+        why += f"; a checkpoint every {period:,} iterations (SOLVER.CHECKPOINT_PERIOD)"
+    else:
+        period = s.CHECKPOINT_PERIOD_EPOCHS * per_epoch
+        why += (
+            f"; a checkpoint every {s.CHECKPOINT_PERIOD_EPOCHS} epochs = {period:,} iterations "
+            "(SOLVER.CHECKPOINT_PERIOD_EPOCHS)"
+        )
+    return max_iter, period, "training length: " + why
+
+
 def build_lr_scheduler(cfg, optimizer, max_iter: int = None) -> WarmupLR:
     """The schedule of SOLVER.LR_SCHEDULER_NAME over ``max_iter`` (default SOLVER.MAX_ITER)."""
     name = cfg.SOLVER.LR_SCHEDULER_NAME
+    if max_iter is None and cfg.SOLVER.MAX_ITER == 0:
+        raise ValueError("SOLVER.MAX_ITER is 0 (from SOLVER.EPOCHS): pass the derived max_iter")
     return WarmupLR(
         optimizer,
         max_iter=cfg.SOLVER.MAX_ITER if max_iter is None else max_iter,

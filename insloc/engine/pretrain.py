@@ -33,6 +33,7 @@ class PretrainTrainer(Trainer):
 
     def __init__(self, cfg, resume: bool = False):
         self.heldout = None
+        self.dataset = None
         if cfg.TEST.INSTANCE_DISC_SAMPLES and comm.is_main_process():
             self.heldout = build_heldout_batch(cfg, cfg.TEST.INSTANCE_DISC_SAMPLES)
         super().__init__(cfg, resume)
@@ -40,8 +41,15 @@ class PretrainTrainer(Trainer):
     def build_model(self, cfg):
         return build_model(cfg)
 
+    def images_per_epoch(self, cfg) -> int:
+        """The size of the image source: recipes state their length in epochs of it."""
+        if self.dataset is None:
+            self.dataset = build_pretrain_dataset(cfg)
+        return len(self.dataset)
+
     def build_train_loader(self, cfg, start_iter: int):
-        self.dataset = build_pretrain_dataset(cfg)
+        if self.dataset is None:
+            self.dataset = build_pretrain_dataset(cfg)
         return build_pretrain_loader(
             cfg, self.dataset, start_iter=start_iter, log_dir=cfg.OUTPUT_DIR
         )

@@ -34,7 +34,7 @@ from .checkpoint import (
     load_checkpoint,
 )
 from .launch import get_local_rank, resolve_device
-from .optim import build_lr_scheduler, build_optimizer
+from .optim import build_lr_scheduler, build_optimizer, schedule_in_iterations
 
 logger = logging.getLogger("insloc.trainer")
 
@@ -73,6 +73,7 @@ class Trainer:
             model = model.to(memory_format=torch.channels_last)
         self.model = model
         self.max_iter = self.resolve_max_iter(cfg)
+        self.checkpoint_period = self.resolve_checkpoint_period(cfg)
         self.optimizer = self.build_optimizer(cfg, model)
         self.scheduler = self.build_lr_scheduler(cfg, self.optimizer)
         amp = cfg.SOLVER.AMP.ENABLED and self.device.type == "cuda"
@@ -82,8 +83,10 @@ class Trainer:
         )
 
         self.start_iter = 0
-        self.num_bad_images = 0  # over all processes, up to the last reduction
-        self._bad_pending = 0  # this process's, since then
+        # Unreadable files the training batches skipped, by name: a file met again (in another
+        # epoch, by another worker or process, before and after a resume) is counted once.
+        self.bad_files = set()  # over all processes, up to the last gathering
+        self._bad_pending = set()  # this process's, since then
         if not (resume and self._resume()):
             self.load_initial_weights()
 
@@ -104,9 +107,22 @@ class Trainer:
         """Evaluate ``self.model`` (every process calls it); results are recorded in history."""
         return {}
 
+    def images_per_epoch(self, cfg):
+        """Images in one pass over the training data; None where the training has no epochs (then
+        SOLVER.MAX_ITER and SOLVER.CHECKPOINT_PERIOD must be given in iterations)."""
+        return None
+
     def resolve_max_iter(self, cfg) -> int:
-        """Training length in iterations."""
-        return cfg.SOLVER.MAX_ITER
+        """Training length in iterations: SOLVER.MAX_ITER, or SOLVER.EPOCHS of
+        ``images_per_epoch`` when it is 0; logged with how it was derived."""
+        max_iter, _, why = schedule_in_iterations(cfg, self.images_per_epoch(cfg))
+        logger.info(why)
+        return max_iter
+
+    def resolve_checkpoint_period(self, cfg) -> int:
+        """Iterations between checkpoints: SOLVER.CHECKPOINT_PERIOD, or
+        SOLVER.CHECKPOINT_PERIOD_EPOCHS of ``images_per_epoch`` when it is 0."""
+        return schedule_in_iterations(cfg, self.images_per_epoch(cfg))[1]
 
     def build_optimizer(self, cfg, model: nn.Module) -> torch.optim.Optimizer:
         return build_optimizer(cfg, model)
@@ -158,7 +174,7 @@ class Trainer:
         if "scaler" in ckpt:
             self.scaler.load_state_dict(ckpt["scaler"])
         self.start_iter = int(ckpt["iteration"])
-        self.num_bad_images = int(ckpt.get("num_bad_images", 0))
+        self.bad_files = set(ckpt.get("bad_files", ()))
         rng = ckpt["rng"]
         torch.set_rng_state(rng["torch"])
         random.setstate(_to_tuple(rng["python"]))
@@ -167,17 +183,35 @@ class Trainer:
         logger.info(f"resumed from {path}: {self.start_iter} iterations done")
         return True
 
-    def _reduce_bad_images(self) -> int:
-        """Add every process's skipped-file count since the last call to the total (a collective:
-        done when logging and checkpointing, not every iteration)."""
-        self.num_bad_images += int(comm.all_reduce_sum({"n": self._bad_pending})["n"])
-        self._bad_pending = 0
-        return self.num_bad_images
+    @property
+    def bad_images_path(self) -> str:
+        return os.path.join(self.output_dir, "bad_images.txt")
+
+    def _gather_bad_images(self) -> int:
+        """Merge every process's skipped files since the last call into ``bad_files`` (a
+        collective: done when logging and checkpointing, not every iteration); rank 0 rewrites
+        OUTPUT_DIR/bad_images.txt (one name per line) when the set grew.
+
+        Returns:
+            the number of distinct files skipped so far.
+        """
+        known = len(self.bad_files)
+        for names in comm.all_gather_object(sorted(self._bad_pending)):
+            self.bad_files.update(names)
+        self._bad_pending = set()
+        if len(self.bad_files) > known:
+            self._write_bad_images()
+        return len(self.bad_files)
+
+    def _write_bad_images(self) -> None:
+        if self.is_main:
+            text = "".join(f"{name}\n" for name in sorted(self.bad_files))
+            atomic_write_text(text, self.bad_images_path)
 
     def save_checkpoint(self, iterations_done: int, name: str) -> str:
         """Write the full training state to ``OUTPUT_DIR/name`` (rank 0) and point to it."""
         path = os.path.join(self.output_dir, name)
-        self._reduce_bad_images()
+        self._gather_bad_images()
         if self.is_main:
             rng = {"torch": torch.get_rng_state(), "python": random.getstate()}
             if self.device.type == "cuda":
@@ -189,7 +223,7 @@ class Trainer:
                 "scaler": self.scaler.state_dict(),
                 "iteration": iterations_done,
                 "rng": rng,
-                "num_bad_images": self.num_bad_images,
+                "bad_files": sorted(self.bad_files),  # a list of str: weights_only-safe
                 "config": self.cfg.dump(),
                 "insloc_version": insloc.__version__,
                 **self.checkpoint_state(),
@@ -243,7 +277,7 @@ class Trainer:
             t_data = time.perf_counter() - t_prev
             if it == self.start_iter:
                 self.on_first_batch(batch)
-            self._bad_pending += _count_bad(batch)
+            self._bad_pending.update(_bad_files(batch))
             metrics = self.run_step(batch, it)
             t_iter = time.perf_counter() - t_prev
             t_prev = time.perf_counter()
@@ -259,25 +293,43 @@ class Trainer:
                 stats = comm.all_reduce_mean({k: v / window_len for k, v in window.items()})
                 stats["lr"] = self.optimizer.param_groups[0]["lr"]
                 stats["images_per_sec"] = cfg.SOLVER.IMS_PER_BATCH / stats["iter_time"]
-                stats["num_bad_images"] = self._reduce_bad_images()
+                stats["num_bad_images"] = self._gather_bad_images()
                 if writer is not None:
                     writer.write(done, stats)
                 bar.set_postfix(loss=f"{stats['total_loss']:.3f}", refresh=False)
                 window.clear()
                 window_len = 0
+            # Evaluate before saving: evaluation may update BN statistics (precise BN, as
+            # detectron2 runs it before its checkpointer), and the checkpoint must hold the
+            # weights that were evaluated.
+            if done == max_iter or (cfg.TEST.EVAL_PERIOD and done % cfg.TEST.EVAL_PERIOD == 0):
+                self._evaluate_and_record(done)
             if done == max_iter:
                 self.save_checkpoint(done, "model_final.pth")
-            elif done % cfg.SOLVER.CHECKPOINT_PERIOD == 0:
+            elif done % self.checkpoint_period == 0:
                 self.save_checkpoint(done, checkpoint_name(it))
-            if cfg.TEST.EVAL_PERIOD and done % cfg.TEST.EVAL_PERIOD == 0 and done != max_iter:
-                self._evaluate_and_record(done)
         bar.close()
         if self.start_iter == max_iter:
             logger.info("nothing to do: the run had already reached its last iteration")
-        self._evaluate_and_record(max_iter)
+            self._evaluate_and_record(max_iter)
         if writer is not None:
             writer.close()
+        self._report_bad_images()
         return self.history
+
+    def _report_bad_images(self) -> None:
+        """The run's last word on its data: how many distinct files were skipped, and where."""
+        n = len(self.bad_files)
+        if not self.is_main:
+            return
+        if n:
+            self._write_bad_images()  # again: a resumed run that met nothing new has it too
+            logger.warning(
+                f"skipped {n} unreadable image file{'s' if n > 1 else ''} (each replaced by "
+                f"another image when met); the list is in {self.bad_images_path}"
+            )
+        else:
+            logger.info("skipped images: none (every image file met was readable)")
 
     def run_step(self, batch, it: int) -> dict:
         """One optimizer step; returns the step's losses and metrics as floats."""
@@ -315,14 +367,14 @@ def to_device(batch, device: torch.device):
     return batch
 
 
-def _count_bad(batch) -> int:
-    """Files a batch's samples skipped: "num_bad" of a collated dict or of each sample dict."""
+def _bad_files(batch) -> list:
+    """Names of the unreadable files a batch's samples skipped: "bad_files" of a collated dict
+    (one flat list) or of each sample dict of a list."""
     if isinstance(batch, dict):
-        n = batch.get("num_bad", 0)
-        return int(n.sum()) if isinstance(n, torch.Tensor) else int(n)
+        return list(batch.get("bad_files", ()))
     if isinstance(batch, (list, tuple)):
-        return sum(int(s.get("num_bad", 0)) for s in batch if isinstance(s, dict))
-    return 0
+        return [n for s in batch if isinstance(s, dict) for n in s.get("bad_files", ())]
+    return []
 
 
 def _check_same_architecture(ckpt: dict, cfg, path: str, keys) -> None:

@@ -6,7 +6,6 @@ of the set; the accuracy is the fraction whose nearest key (cosine similarity) i
 """
 
 import torch
-from torch.utils.data import default_collate
 
 # Held-out scenes are generated with a seed disjoint from every training seed people use.
 HELDOUT_SEED_OFFSET = 1_000_003
@@ -18,7 +17,7 @@ def build_heldout_batch(cfg, num_samples: int) -> dict:
     Returns:
         a collated batch: "q", "k" (M x 3 x H x W uint8) and, for InsLoc, "q_boxes", "k_boxes".
     """
-    from insloc.data import SyntheticSource, build_pretrain_dataset
+    from insloc.data import SyntheticSource, build_pretrain_dataset, collate_samples
 
     source = SyntheticSource(
         num_images=num_samples,
@@ -26,7 +25,7 @@ def build_heldout_batch(cfg, num_samples: int) -> dict:
         seed=cfg.DATASETS.SYNTHETIC.SEED + HELDOUT_SEED_OFFSET,
     )
     dataset = build_pretrain_dataset(cfg, source=source)
-    return default_collate(dataset.__getitems__([(0, i) for i in range(num_samples)]))
+    return collate_samples(dataset.__getitems__([(0, i) for i in range(num_samples)]))
 
 
 @torch.no_grad()

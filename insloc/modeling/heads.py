@@ -23,12 +23,28 @@ def build_fpn_box_head(
     """
     if num_fc < 1:
         raise ValueError("the FPN box head needs MODEL.ROI_BOX_HEAD.NUM_FC >= 1")
-    return FastRCNNConvFCHead(
+    head = FastRCNNConvFCHead(
         (in_channels, resolution, resolution),
         [conv_dim] * num_conv,
         [fc_dim] * num_fc,
         norm_layer=norm_layer(norm),
     )
+    # The official InsLoc head's fc init (torchvision already gives the convs the official
+    # kaiming-normal fan-out init): xavier-uniform weights, zero bias.
+    for m in head.modules():
+        if isinstance(m, nn.Linear):
+            nn.init.xavier_uniform_(m.weight)
+            nn.init.zeros_(m.bias)
+    return head
+
+
+def linear_projection(in_dim: int, out_dim: int) -> nn.Linear:
+    """The FPN recipe's projection to the embedding, initialised as the official InsLoc code does:
+    N(0, 0.01) weights, zero bias."""
+    proj = nn.Linear(in_dim, out_dim)
+    nn.init.normal_(proj.weight, std=0.01)
+    nn.init.zeros_(proj.bias)
+    return proj
 
 
 class Res5RoIHead(nn.Module):
@@ -51,7 +67,8 @@ class Res5RoIHead(nn.Module):
 
 def projection(in_dim: int, hidden_dim: int, out_dim: int) -> nn.Module:
     """Linear ``in_dim -> out_dim`` when ``hidden_dim`` is 0, else the MLP ``in -> hidden -> out``
-    with a ReLU (MoCo v2's head: 2048 -> 2048 -> 128)."""
+    with a ReLU (MoCo v2's head: 2048 -> 2048 -> 128), with PyTorch's default Linear init as
+    MoCo's code."""
     if hidden_dim == 0:
         return nn.Linear(in_dim, out_dim)
     return nn.Sequential(

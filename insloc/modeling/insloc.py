@@ -12,7 +12,7 @@ from torch import nn
 
 from .backbone import build_backbone, build_res5
 from .build import META_ARCH_REGISTRY
-from .heads import Res5RoIHead, build_fpn_box_head, projection
+from .heads import Res5RoIHead, build_fpn_box_head, linear_projection, projection
 from .moco import MoCo, moco_kwargs
 from .poolers import RoIPooler
 
@@ -93,7 +93,7 @@ class InsLoc(MoCo):
                 head.FC_DIM,
                 head.NORM,
             )
-            proj = nn.Linear(head.FC_DIM, cfg.MODEL.MOCO.DIM)
+            proj = linear_projection(head.FC_DIM, cfg.MODEL.MOCO.DIM)
         return cls(
             encoder=RoIEncoder(backbone, pooler, box_head, proj),
             feature_names=head.IN_FEATURES,

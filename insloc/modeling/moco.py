@@ -17,7 +17,7 @@ from ..utils import comm
 from .backbone import build_backbone
 from .build import META_ARCH_REGISTRY
 from .heads import projection
-from .norm import SplitBatchNorm, convert_to_split_bn
+from .norm import SplitBatchNorm, choose_split_groups, convert_to_split_bn
 
 logger = logging.getLogger(__name__)
 
@@ -256,9 +256,8 @@ class MoCo(nn.Module):
 def moco_kwargs(cfg) -> dict:
     """The constructor arguments MoCo and InsLoc read alike from ``cfg.MODEL``.
 
-    In one process with ``MODEL.MOCO.SHUFFLE_BN``, shuffle BN is emulated with a split batch norm of
-    ``MODEL.MOCO.SPLIT_BN_GROUPS`` groups (PROTOCOLS.md); under several processes keys are shuffled
-    across them.
+    In one process with ``MODEL.MOCO.SHUFFLE_BN``, shuffle BN is emulated with a split batch norm
+    (``split_bn_groups``, PROTOCOLS.md); under several processes keys are shuffled across them.
     """
     m = cfg.MODEL.MOCO
     world = comm.get_world_size()
@@ -268,12 +267,7 @@ def moco_kwargs(cfg) -> dict:
             f"MODEL.MOCO.QUEUE_SIZE ({m.QUEUE_SIZE}) must be a multiple of SOLVER.IMS_PER_BATCH "
             f"({batch}); change one of them"
         )
-    split = m.SPLIT_BN_GROUPS if m.SHUFFLE_BN and world == 1 else 0
-    if split and batch % split:
-        raise ValueError(
-            f"shuffle BN in one process splits the batch of SOLVER.IMS_PER_BATCH ({batch}) into "
-            f"MODEL.MOCO.SPLIT_BN_GROUPS ({split}) groups; change one so the batch is a multiple"
-        )
+    split = split_bn_groups(cfg) if m.SHUFFLE_BN and world == 1 else 0
     return dict(
         dim=m.DIM,
         queue_size=m.QUEUE_SIZE,
@@ -286,6 +280,45 @@ def moco_kwargs(cfg) -> dict:
         pixel_std=tuple(cfg.MODEL.PIXEL_STD),
         channels_last=cfg.MODEL.CHANNELS_LAST,
     )
+
+
+def split_bn_groups(cfg) -> int:
+    """Groups of the split batch norm of a one-process run, logged with why.
+
+    MODEL.MOCO.SPLIT_BN_GROUPS when > 0 (the batch must be a multiple of it), else chosen from the
+    batch to keep MODEL.MOCO.SPLIT_BN_SAMPLES_PER_GROUP samples per group where the batch allows
+    (``choose_split_groups``). A batch too small for that is warned about, not refused.
+    """
+    m = cfg.MODEL.MOCO
+    batch = cfg.SOLVER.IMS_PER_BATCH
+    target = m.SPLIT_BN_SAMPLES_PER_GROUP
+    if m.SPLIT_BN_GROUPS > 0:
+        groups = m.SPLIT_BN_GROUPS
+        if batch % groups:
+            raise ValueError(
+                f"shuffle BN in one process splits the batch of SOLVER.IMS_PER_BATCH ({batch}) "
+                f"into MODEL.MOCO.SPLIT_BN_GROUPS ({groups}) groups; change one so the batch is a "
+                "multiple, or set MODEL.MOCO.SPLIT_BN_GROUPS 0 to choose the groups from the batch"
+            )
+        how = "MODEL.MOCO.SPLIT_BN_GROUPS"
+    else:
+        groups = choose_split_groups(batch, target)
+        how = f"chosen for MODEL.MOCO.SPLIT_BN_SAMPLES_PER_GROUP {target}"
+    per_group = batch // groups
+    samples = f"{per_group} sample" + ("s" if per_group > 1 else "")
+    logger.info(f"split batch norm: the batch of {batch} in {groups} groups of {samples} ({how})")
+    if groups < 2:
+        logger.warning(
+            f"split batch norm: a batch of {batch} cannot be split, so shuffle BN has no effect: "
+            "the key encoder's BN statistics span the query's samples; fine for a quick look only"
+        )
+    elif per_group < max(2, target // 4):
+        logger.warning(
+            f"split batch norm: groups of {samples}, far below the recipe's {target}: "
+            f"BN statistics of so few samples are noisy and training will not match the recipe "
+            f"(fine for a quick look); a larger SOLVER.IMS_PER_BATCH keeps {target} per group"
+        )
+    return groups
 
 
 def _log_key_bn_mode(encoder: nn.Module, shuffle_bn: bool, split_bn_groups: int) -> None:

@@ -1,6 +1,7 @@
 """Normalisation layers by name, and the split batch norm emulating shuffle BN in one process."""
 
 import logging
+import math
 from functools import partial
 from typing import Callable, Optional
 
@@ -67,8 +68,8 @@ class SplitBatchNorm(nn.BatchNorm2d):
         if n % g:
             raise ValueError(
                 f"split batch norm: a batch of {n} does not split into {g} groups; change "
-                "SOLVER.IMS_PER_BATCH or MODEL.MOCO.SPLIT_BN_GROUPS so the per-process batch is a "
-                "multiple of the groups"
+                "SOLVER.IMS_PER_BATCH or MODEL.MOCO.SPLIT_BN_GROUPS (0: chosen from the batch) so "
+                "the per-process batch is a multiple of the groups"
             )
         # Fold group i into channels i*C..(i+1)*C so one batch_norm call gives per-group statistics.
         x = (
@@ -92,6 +93,22 @@ class SplitBatchNorm(nn.BatchNorm2d):
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", num_splits={self.num_splits}"
+
+
+def choose_split_groups(batch: int, samples_per_group: int) -> int:
+    """Groups of the split batch norm for a one-process batch, from the recipe's samples per group.
+
+    The divisor of ``batch`` whose group size is closest to ``samples_per_group`` (in ratio; ties
+    go to the larger groups), and at least 2 groups: with one group the key encoder's statistics
+    span the same samples as the query's and shuffling the keys changes nothing.
+
+    Returns:
+        the number of groups g, g divides ``batch``; 1 only for a batch of 1.
+    """
+    divisors = [g for g in range(2, batch + 1) if batch % g == 0]
+    if not divisors:
+        return 1
+    return min(divisors, key=lambda g: (abs(math.log(batch / g / samples_per_group)), g))
 
 
 def convert_to_split_bn(module: nn.Module, num_splits: int) -> nn.Module:

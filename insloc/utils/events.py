@@ -23,12 +23,14 @@ class MetricsWriter:
     def write(self, iteration: int, metrics: dict) -> None:
         record = {"iteration": iteration}
         for k, v in metrics.items():
-            record[k] = float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v
+            # counts stay integers (num_bad_images: 3, not 3.0); numpy and torch scalars -> float
+            record[k] = v if isinstance(v, (int, str, bool)) or v is None else float(v)
         self._file.write(json.dumps(record, allow_nan=True) + "\n")
         self._file.flush()
         if self._tb is not None:
             for k, v in record.items():
-                if k != "iteration" and isinstance(v, float) and math.isfinite(v):
+                number = isinstance(v, (int, float)) and not isinstance(v, bool)
+                if k != "iteration" and number and math.isfinite(v):
                     self._tb.add_scalar(k, v, iteration)
             self._tb.flush()
 

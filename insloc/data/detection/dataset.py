@@ -4,8 +4,8 @@ Records are stored pickled in one byte buffer: COCO train's 118k records as Pyth
 gigabytes once copied into every data worker, a numpy buffer a fraction of that.
 
 Training samples are keyed by (epoch, index) and draw everything from ``sample_rng(SEED, epoch,
-index)``, as pretraining's; a file that cannot be read is logged once, counted in the sample's
-``num_bad`` and replaced by another image drawn from the same generator.
+index)``, as pretraining's; a file that cannot be read is logged once, named in the sample's
+``bad_files`` and replaced by another image drawn from the same generator.
 """
 
 import logging
@@ -71,21 +71,21 @@ class DetectionTrainDataset(torch.utils.data.Dataset):
     def __getitem__(self, key) -> dict:
         epoch, index = key
         rng = sample_rng(self.seed, epoch, index)
-        num_bad = 0
+        bad_files = []
         for _ in range(MAX_CONSECUTIVE_FAILURES):
             record = self.records[index]
             plan = self.mapper.plan(record, rng)
             try:
                 image = read_record_image(record)
             except BadImageError as e:
-                num_bad += 1
+                bad_files.append(record["file_name"])
                 if record["file_name"] not in _WARNED:
                     _WARNED.add(record["file_name"])
                     logger.warning("skipping unreadable image: %s", e)
                 index = int(rng.integers(len(self.records)))
                 continue
             sample = self.mapper(record, image, plan)
-            sample["num_bad"] = num_bad
+            sample["bad_files"] = bad_files
             return sample
         raise RuntimeError(
             f"{MAX_CONSECUTIVE_FAILURES} consecutive unreadable images in the detection training "

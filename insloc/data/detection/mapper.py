@@ -3,11 +3,11 @@
 Training samples (a batch is a plain list of them)::
 
     {"image": 3 x H x W uint8 RGB (resized, maybe flipped), "height", "width" (original size),
-     "image_id", "file_name", "num_bad" (unreadable files replaced while building it),
+     "image_id", "file_name", "bad_files" (the unreadable files replaced while building it),
      "instances": {"boxes": N x 4 float32 XYXY resized pixels, "classes": N int64,
                    "masks": N lists of float32 polygons (when the dataset has masks)}}
 
-Test samples are the same without ``instances`` and ``num_bad``, resized to the test size.
+Test samples are the same without ``instances`` and ``bad_files``, resized to the test size.
 """
 
 import numpy as np
