@@ -146,3 +146,5 @@ def test_insloc_checkpoints_are_refused_with_the_export_command(tmp_path):
     other = str(tmp_path / "d2.pth")  # detectron2's own names: detectron2 reads it
     atomic_save({"model": {"backbone.stem.conv1.weight": torch.zeros(1)}}, other)
     check_weights(other)
+    with pytest.raises(FileNotFoundError, match="absent.pkl"):
+        check_weights(str(tmp_path / "absent.pkl"))

@@ -164,8 +164,11 @@ def setup_cfg(config_file: str, opts=(), num_processes: int = 1):
 
 
 def check_weights(path: str) -> None:
-    """Refuse an insloc checkpoint as detectron2's ``MODEL.WEIGHTS``: detectron2 would match none
-    of its names and silently start from random weights. It must be exported first."""
+    """Refuse a missing file, and an insloc checkpoint, as detectron2's ``MODEL.WEIGHTS``: for the
+    latter detectron2 would match none of its names and silently start from random weights; it
+    must be exported first."""
+    if path and "://" not in path and not os.path.isfile(path):  # URLs: detectron2's PathManager
+        raise FileNotFoundError(f"MODEL.WEIGHTS {path} does not exist")
     if not path.endswith(".pth") or not os.path.isfile(path):
         return
     try:
