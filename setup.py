@@ -16,6 +16,8 @@ setup(
         "tqdm>=4.60",
         "tensorboard>=2.10",
         "matplotlib>=3.5",
+        "scipy>=1.9,<2",
+        "scikit-learn>=1.3,<2",  # linear probes (logistic regression by L-BFGS)
     ],
     extras_require={
         "dev": ["pytest>=7", "black>=24", "ruff>=0.4"],

@@ -91,8 +91,26 @@ def _one_line(e: BaseException) -> str:
 
 
 _CHOICES = {
-    "MODEL.META_ARCHITECTURE": ("InsLoc", "MoCo", "GeneralizedRCNN"),
-    "MODEL.BACKBONE.NAME": ("resnet_fpn", "resnet_c4", "resnet"),
+    "MODEL.META_ARCHITECTURE": (
+        "InsLoc",
+        "MoCo",
+        "GeneralizedRCNN",
+        "Dense",
+        "RotNet",
+        "Jigsaw",
+        "RelativeLoc",
+        "Exemplar",
+    ),
+    "MODEL.BACKBONE.NAME": (
+        "resnet_fpn",
+        "resnet_c4",
+        "resnet",
+        "resnet_v2",
+        "revnet",
+        "vgg19_bn",
+        "nin",
+        "exemplar_cnn",
+    ),
     "MODEL.RESNETS.DEPTH": (18, 34, 50),
     "MODEL.RESNETS.NORM": ("BN", "SyncBN", "GN", "FrozenBN"),
     "MODEL.FPN.NORM": ("BN", "SyncBN", "GN", ""),
@@ -107,6 +125,10 @@ _CHOICES = {
     "INPUT.RESIZE_INTERPOLATION": ("area", "bilinear"),
     "SOLVER.LR_SCHEDULER_NAME": ("WarmupCosineLR", "WarmupConstantLR", "WarmupMultiStepLR"),
     "SOLVER.AMP.DTYPE": ("bfloat16", "float16"),
+    # classic pretext tasks
+    "MODEL.NIN.NUM_BLOCKS": (3, 4, 5),
+    "MODEL.EXEMPLAR.LOSS": ("softmax", "triplet"),
+    "INPUT.RELATIVE_LOC.CHROMATIC": ("none", "drop", "project"),
 }
 
 _POSITIVE = (
@@ -139,6 +161,24 @@ _POSITIVE = (
     "SOLVER.IMS_PER_BATCH",
     "SOLVER.BASE_LR",
     "LOG_PERIOD",
+    # classic pretext tasks
+    "MODEL.VGG.WIDTH",
+    "MODEL.VGG.FC_DIM",
+    "MODEL.NIN.WIDTH",
+    "MODEL.JIGSAW.NUM_PERMUTATIONS",
+    "MODEL.JIGSAW.TILE_DIM",
+    "MODEL.JIGSAW.HIDDEN_DIM",
+    "MODEL.RELATIVE_LOC.TILE_DIM",
+    "MODEL.RELATIVE_LOC.HIDDEN_DIM",
+    "MODEL.EXEMPLAR.NUM_CLASSES",
+    "MODEL.EXEMPLAR.EMBED_DIM",
+    "MODEL.EXEMPLAR.MARGIN",
+    "INPUT.PRETEXT.CROP_SIZE",
+    "INPUT.JIGSAW.TILE_SIZE",
+    "INPUT.RELATIVE_LOC.TILE_SIZE",
+    "INPUT.EXEMPLAR.PATCH_SIZE",
+    "INPUT.EXEMPLAR.SEED_SIZE",
+    "INPUT.EXEMPLAR.COPIES",
 )
 _NON_NEGATIVE = (
     "MODEL.ROI_BOX_HEAD.POOLER_SAMPLING_RATIO",
@@ -163,6 +203,15 @@ _NON_NEGATIVE = (
     "TEST.PRECISE_BN.NUM_ITER",
     "VIS_SAMPLES",
     "SEED",
+    # classic pretext tasks
+    "MODEL.JIGSAW.MIN_HAMMING",
+    "MODEL.JIGSAW.PERMUTATION_SEED",
+    "INPUT.PRETEXT.RESIZE",
+    "INPUT.JIGSAW.JITTER",
+    "INPUT.RELATIVE_LOC.JITTER",
+    "INPUT.EXEMPLAR.TRANSLATE",
+    "INPUT.EXEMPLAR.ROTATE",
+    "INPUT.EXEMPLAR.HUE",
 )
 _PROBABILITIES = (
     "INPUT.COLOR.JITTER_PROB",
@@ -187,7 +236,13 @@ _RANGES = (  # (low, high) pairs with low <= high
     "INPUT.MOCO.CROP_SCALE",
     "INPUT.MOCO.CROP_RATIO",
     "INPUT.COLOR.BLUR_SIGMA",
+    "INPUT.EXEMPLAR.SCALE",
+    "INPUT.EXEMPLAR.CONTRAST_POWER",
 )
+
+# Methods of the classic pretext tasks and the trunks they train (all classification trunks).
+PRETEXT_METHODS = ("RotNet", "Jigsaw", "RelativeLoc", "Exemplar")
+PRETEXT_BACKBONES = ("resnet", "resnet_v2", "revnet", "vgg19_bn", "nin", "exemplar_cnn")
 
 
 def _get(cfg, key):
@@ -243,8 +298,42 @@ def validate_config(cfg: CfgNode) -> None:
 
     if cfg.MODEL.META_ARCHITECTURE == "GeneralizedRCNN":
         _validate_detector(cfg, fail)
+        return
+    if cfg.MODEL.RESNETS.NORM == "FrozenBN":
+        fail("MODEL.RESNETS.NORM", "'BN', 'SyncBN' or 'GN' for pretraining (FrozenBN: detectors)")
+    head = cfg.MODEL.ROI_BOX_HEAD
+    if cfg.MODEL.META_ARCHITECTURE == "InsLoc":
+        expected_backbones = ("resnet_fpn", "resnet_c4")
+        valid = {"resnet_fpn": ("p2", "p3", "p4", "p5"), "resnet_c4": ("res4",)}
+    elif cfg.MODEL.META_ARCHITECTURE in PRETEXT_METHODS:
+        expected_backbones = PRETEXT_BACKBONES
+        valid = {}
     else:
-        _validate_pretraining(cfg, fail)
+        expected_backbones = ("resnet",)
+        valid = {}
+    if cfg.MODEL.BACKBONE.NAME not in expected_backbones:
+        fail(
+            "MODEL.BACKBONE.NAME",
+            f"one of {expected_backbones} for MODEL.META_ARCHITECTURE "
+            f"{cfg.MODEL.META_ARCHITECTURE!r}",
+        )
+    if cfg.MODEL.META_ARCHITECTURE == "InsLoc":
+        names = valid[cfg.MODEL.BACKBONE.NAME]
+        features = list(head.IN_FEATURES)
+        if (
+            not features
+            or any(f not in names for f in features)
+            or len(set(features)) != len(features)
+        ):
+            fail(
+                "MODEL.ROI_BOX_HEAD.IN_FEATURES",
+                f"distinct names among {names} for backbone " f"{cfg.MODEL.BACKBONE.NAME!r}",
+            )
+        if head.LOSS_WEIGHTS and len(head.LOSS_WEIGHTS) != len(features):
+            fail("MODEL.ROI_BOX_HEAD.LOSS_WEIGHTS", f"{len(features)} weights, one per IN_FEATURES")
+        for key in ("INPUT.BOX_AUG.QUERY_FEATURES", "INPUT.BOX_AUG.KEY_FEATURES"):
+            if any(f not in features for f in _get(cfg, key)):
+                fail(key, f"names among MODEL.ROI_BOX_HEAD.IN_FEATURES {features}")
     if cfg.MODEL.RESNETS.NORM == "GN" and cfg.MODEL.RESNETS.WIDTH % 32:
         fail("MODEL.RESNETS.WIDTH", "a multiple of 32 with MODEL.RESNETS.NORM 'GN'")
     steps = list(cfg.SOLVER.STEPS)
@@ -263,7 +352,62 @@ def validate_config(cfg: CfgNode) -> None:
         )
     if cfg.DATASETS.PRETRAIN == "":
         fail("DATASETS.PRETRAIN", "a folder, a COCO json, a .txt list of paths, or 'synthetic'")
+    if cfg.MODEL.META_ARCHITECTURE in PRETEXT_METHODS:
+        _validate_pretext(cfg, fail)
+    if cfg.SOLVER.LR_SCHEDULER_NAME == "WarmupMultiStepLR":
+        steps = list(cfg.SOLVER.STEPS)
+        if not steps:
+            fail("SOLVER.STEPS", "at least one iteration for 'WarmupMultiStepLR'")
+        if steps[-1] >= cfg.SOLVER.MAX_ITER:
+            fail("SOLVER.STEPS", f"iterations below SOLVER.MAX_ITER ({cfg.SOLVER.MAX_ITER})")
     _validate_detection_data(cfg)
+    _validate_dense(cfg, fail)
+
+
+def _validate_pretext(cfg: CfgNode, fail) -> None:
+    """Cross-checks of the classic pretext tasks: the trunk, the crops and each method's keys."""
+    from math import factorial
+
+    arch, backbone = cfg.MODEL.META_ARCHITECTURE, cfg.MODEL.BACKBONE.NAME
+    if backbone in ("resnet_v2", "revnet") and cfg.MODEL.RESNETS.DEPTH != 50:
+        fail("MODEL.RESNETS.DEPTH", f"50 for MODEL.BACKBONE.NAME {backbone!r}")
+    if backbone == "exemplar_cnn" and arch != "Exemplar":
+        fail("MODEL.BACKBONE.NAME", "'exemplar_cnn' only with MODEL.META_ARCHITECTURE 'Exemplar'")
+    if cfg.TEST.INSTANCE_DISC_SAMPLES:
+        fail("TEST.INSTANCE_DISC_SAMPLES", f"0 for MODEL.META_ARCHITECTURE {arch!r} (no embedding)")
+    if cfg.VIS_SAMPLES:
+        fail("VIS_SAMPLES", f"0 for MODEL.META_ARCHITECTURE {arch!r} (composites are InsLoc's)")
+    crop = cfg.INPUT.PRETEXT.CROP_SIZE
+    if cfg.INPUT.PRETEXT.RESIZE and cfg.INPUT.PRETEXT.RESIZE < crop:
+        fail("INPUT.PRETEXT.RESIZE", f"0 or a side >= INPUT.PRETEXT.CROP_SIZE ({crop})")
+    if arch == "RotNet":
+        angles = list(cfg.MODEL.ROTATION.ANGLES)
+        if len(angles) < 2 or len(set(a % 360 for a in angles)) != len(angles):
+            fail("MODEL.ROTATION.ANGLES", "at least two distinct angles (degrees, modulo 360)")
+        if any(a % 45 for a in angles):
+            fail("MODEL.ROTATION.ANGLES", "multiples of 45 degrees")
+    for method, key in (("Jigsaw", "JIGSAW"), ("RelativeLoc", "RELATIVE_LOC")):
+        if arch != method:
+            continue
+        tile, jitter = cfg.INPUT[key].TILE_SIZE, cfg.INPUT[key].JITTER
+        if tile + 2 * jitter > crop // 3:
+            fail(
+                f"INPUT.{key}.TILE_SIZE",
+                f"TILE_SIZE + 2 JITTER ({tile} + 2 x {jitter}) <= INPUT.PRETEXT.CROP_SIZE / 3 "
+                f"({crop // 3}), the 3x3 cells the tiles sit in",
+            )
+    if arch == "Jigsaw" and cfg.MODEL.JIGSAW.NUM_PERMUTATIONS > factorial(9):
+        fail("MODEL.JIGSAW.NUM_PERMUTATIONS", "at most 9! = 362880")
+    if arch == "Jigsaw" and cfg.MODEL.JIGSAW.MIN_HAMMING > 9:
+        fail("MODEL.JIGSAW.MIN_HAMMING", "at most 9 (nine tiles)")
+    if arch == "Exemplar":
+        patch = cfg.INPUT.EXEMPLAR.PATCH_SIZE
+        if cfg.INPUT.EXEMPLAR.SEED_SIZE > crop:
+            fail("INPUT.EXEMPLAR.SEED_SIZE", f"a side <= INPUT.PRETEXT.CROP_SIZE ({crop})")
+        if cfg.MODEL.EXEMPLAR.LOSS == "triplet" and cfg.INPUT.EXEMPLAR.COPIES < 2:
+            fail("INPUT.EXEMPLAR.COPIES", "at least 2 with MODEL.EXEMPLAR.LOSS 'triplet'")
+        if backbone == "exemplar_cnn" and patch < 16:
+            fail("INPUT.EXEMPLAR.PATCH_SIZE", "at least 16 for the Exemplar-CNN networks")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -299,7 +443,9 @@ def _validate_detection_data(cfg: CfgNode) -> None:
         fail("INPUT.MIN_SIZE_TRAIN", "a tuple of positive integers")
     if cfg.INPUT.MIN_SIZE_TRAIN_SAMPLING == "range" and (len(sizes) != 2 or sizes[0] > sizes[1]):
         fail("INPUT.MIN_SIZE_TRAIN", "(low, high) with low <= high for sampling 'range'")
-    for key in ("DATASETS.TRAIN", "DATASETS.TEST"):
+    # A dense config's DATASETS.TEST is a matching benchmark (checked in _validate_dense).
+    dense = cfg.MODEL.META_ARCHITECTURE == "Dense"
+    for key in ("DATASETS.TRAIN",) if dense else ("DATASETS.TRAIN", "DATASETS.TEST"):
         for name in _get(cfg, key):
             if not isinstance(name, str) or not is_dataset_name(name):
                 fail(
@@ -378,39 +524,74 @@ def _validate_detector(cfg: CfgNode, fail) -> None:
             }
             if _get(cfg, dims[key]) % 32:
                 fail(dims[key], f"a multiple of 32 with {key} 'GN'")
+    if cfg.MODEL.RESNETS.NORM == "GN" and cfg.MODEL.RESNETS.WIDTH % 32:
+        fail("MODEL.RESNETS.WIDTH", "a multiple of 32 with MODEL.RESNETS.NORM 'GN'")
 
 
-def _validate_pretraining(cfg: CfgNode, fail) -> None:
-    """Cross-checks of an InsLoc / MoCo config (backbone, pooled levels, box augmentation)."""
-    if cfg.MODEL.RESNETS.NORM == "FrozenBN":
-        fail("MODEL.RESNETS.NORM", "'BN', 'SyncBN' or 'GN' for pretraining (FrozenBN: detectors)")
-    head = cfg.MODEL.ROI_BOX_HEAD
-    if cfg.MODEL.META_ARCHITECTURE == "InsLoc":
-        expected_backbones = ("resnet_fpn", "resnet_c4")
-        valid = {"resnet_fpn": ("p2", "p3", "p4", "p5"), "resnet_c4": ("res4",)}
-    else:
-        expected_backbones = ("resnet",)
-        valid = {}
-    if cfg.MODEL.BACKBONE.NAME not in expected_backbones:
-        fail(
-            "MODEL.BACKBONE.NAME",
-            f"one of {expected_backbones} for MODEL.META_ARCHITECTURE "
-            f"{cfg.MODEL.META_ARCHITECTURE!r}",
-        )
-    if cfg.MODEL.META_ARCHITECTURE == "InsLoc":
-        names = valid[cfg.MODEL.BACKBONE.NAME]
-        features = list(head.IN_FEATURES)
-        if (
-            not features
-            or any(f not in names for f in features)
-            or len(set(features)) != len(features)
-        ):
-            fail(
-                "MODEL.ROI_BOX_HEAD.IN_FEATURES",
-                f"distinct names among {names} for backbone " f"{cfg.MODEL.BACKBONE.NAME!r}",
-            )
-        if head.LOSS_WEIGHTS and len(head.LOSS_WEIGHTS) != len(features):
-            fail("MODEL.ROI_BOX_HEAD.LOSS_WEIGHTS", f"{len(features)} weights, one per IN_FEATURES")
-        for key in ("INPUT.BOX_AUG.QUERY_FEATURES", "INPUT.BOX_AUG.KEY_FEATURES"):
-            if any(f not in features for f in _get(cfg, key)):
-                fail(key, f"names among MODEL.ROI_BOX_HEAD.IN_FEATURES {features}")
+# ------------------------------------------------------------------ dense features and matching
+_DENSE_CHOICES = {
+    "MODEL.RESNETS.RES5_DILATION": (1, 2),
+    "DENSE.HEAD": ("Introspection", "AnchorNet", ""),
+    "MATCHING.METHOD": ("nn", "mutual_nn", "soft_argmax"),
+    "MATCHING.PCK_NORM": ("default", "image", "bbox", "kps", "kps_padded"),
+    "MATCHING.PCK_RESIZE": ("default", "original", "resized"),
+    "MATCHING.PCK_AVERAGE": ("default", "per_image", "per_keypoint"),
+    "MATCHING.SPAIR_SPLIT": ("test", "val", "trn"),
+}
+_DENSE_POSITIVE = (
+    "DENSE.INPUT_SIZE",
+    "DENSE.FEATURES.STRIDE",
+    "DENSE.INTROSPECTION.DIM",
+    "DENSE.INTROSPECTION.NUM_POINTS",
+    "DENSE.INTROSPECTION.NUM_HARD_NEGATIVES",
+    "DENSE.INTROSPECTION.MIN_SIGMA",
+    "DENSE.ANCHORNET.NUM_CLASSES",
+    "DENSE.ANCHORNET.NUM_FILTERS",
+    "DENSE.ANCHORNET.FILTER_SIZE",
+    "DENSE.ANCHORNET.AE_DIM",
+    "MATCHING.TEMPERATURE",
+    "MATCHING.WARP_PAIRS",
+    "MATCHING.WARP_KEYPOINTS",
+    "MATCHING.SYNTHETIC_IMAGES",
+)
+_DENSE_NON_NEGATIVE = (
+    "DENSE.FEATURES.REDUCE_DIM",
+    "DENSE.INTROSPECTION.POS_DIST",
+    "DENSE.ANCHORNET.AVG_POOL_WEIGHT",
+    "DENSE.WARP.HOMOGRAPHY",
+    "DENSE.WARP.TPS",
+    "MATCHING.MAX_PAIRS",
+)
+
+
+def _validate_dense(cfg: CfgNode, fail) -> None:
+    for key, choices in _DENSE_CHOICES.items():
+        if _get(cfg, key) not in choices:
+            fail(key, "one of " + ", ".join(repr(c) for c in choices))
+    for key in _DENSE_POSITIVE:
+        if not _get(cfg, key) > 0:
+            fail(key, "a value > 0")
+    for key in _DENSE_NON_NEGATIVE:
+        if not _get(cfg, key) >= 0:
+            fail(key, "a value >= 0")
+    for key in ("DENSE.ANCHORNET.AE_DROPOUT", "DENSE.WARP.COLOR_PROB"):
+        if not 0.0 <= _get(cfg, key) <= 1.0:
+            fail(key, "a value in [0, 1]")
+    if cfg.MODEL.META_ARCHITECTURE == "Dense" and len(cfg.DATASETS.TEST) > 1:
+        fail("DATASETS.TEST", "one matching benchmark (a dataset root or warp:<folder>) or none")
+    layers = list(cfg.DENSE.FEATURES.LAYERS)
+    stages = ("res2", "res3", "res4", "res5")
+    if not layers or any(f not in stages for f in layers) or len(set(layers)) != len(layers):
+        fail("DENSE.FEATURES.LAYERS", f"distinct names among {stages}")
+    if cfg.DENSE.INTROSPECTION.NEG_DIST <= cfg.DENSE.INTROSPECTION.POS_DIST:
+        fail("DENSE.INTROSPECTION.NEG_DIST", "a distance above DENSE.INTROSPECTION.POS_DIST")
+    if len(cfg.DENSE.ANCHORNET.LOSS_WEIGHTS) != 4 or min(cfg.DENSE.ANCHORNET.LOSS_WEIGHTS) < 0:
+        fail("DENSE.ANCHORNET.LOSS_WEIGHTS", "four non-negative weights")
+    if cfg.DENSE.WARP.TPS_GRID < 2:
+        fail("DENSE.WARP.TPS_GRID", "at least 2 (a 2 x 2 lattice of control points)")
+    if len(cfg.DENSE.WARP.COLOR_JITTER) != 4 or min(cfg.DENSE.WARP.COLOR_JITTER) < 0:
+        fail("DENSE.WARP.COLOR_JITTER", "four non-negative strengths")
+    if cfg.MODEL.RESNETS.RES5_DILATION == 2 and (
+        cfg.MODEL.BACKBONE.NAME != "resnet" or cfg.MODEL.RESNETS.DEPTH != 50
+    ):
+        fail("MODEL.RESNETS.RES5_DILATION", "1 unless MODEL.BACKBONE.NAME is 'resnet' and depth 50")

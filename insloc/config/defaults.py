@@ -13,8 +13,9 @@ _C.VERSION = 1
 # Model
 # ---------------------------------------------------------------------------------------------
 _C.MODEL = CN()
-# A name in insloc.modeling.META_ARCH_REGISTRY: "InsLoc" or "MoCo" (pretraining), or
-# "GeneralizedRCNN" (Faster / Mask R-CNN fine-tuning).
+# A name in insloc.modeling.META_ARCH_REGISTRY: "InsLoc" or "MoCo" (pretraining),
+# "GeneralizedRCNN" (Faster / Mask R-CNN fine-tuning), or a classic pretext task: "RotNet",
+# "Jigsaw", "RelativeLoc", "Exemplar" (section below).
 _C.MODEL.META_ARCHITECTURE = "InsLoc"
 # "auto" (CUDA when available), "cpu" or "cuda"; under torchrun each process takes cuda:LOCAL_RANK.
 _C.MODEL.DEVICE = "auto"
@@ -29,7 +30,8 @@ _C.MODEL.CHANNELS_LAST = True
 _C.MODEL.WEIGHTS = ""
 
 _C.MODEL.BACKBONE = CN()
-# Backbone builder in insloc.modeling.BACKBONE_REGISTRY: "resnet_fpn", "resnet_c4" or "resnet".
+# Backbone builder in insloc.modeling.BACKBONE_REGISTRY: "resnet_fpn", "resnet_c4" or "resnet";
+# the classic pretext tasks also take "resnet_v2", "revnet", "vgg19_bn", "nin", "exemplar_cnn".
 _C.MODEL.BACKBONE.NAME = "resnet_fpn"
 
 _C.MODEL.RESNETS = CN()
@@ -337,6 +339,85 @@ _C.TEST.PRECISE_BN.ENABLED = False
 _C.TEST.PRECISE_BN.NUM_ITER = 200
 
 # ---------------------------------------------------------------------------------------------
+# Classic pretext tasks (RotNet, jigsaw, relative patch location, Exemplar-CNN) and the trunks of
+# "Revisiting Self-Supervised Visual Representation Learning" (Kolesnikov et al. 2019)
+# ---------------------------------------------------------------------------------------------
+# False: the "(-)" variants without the ReLU before global pooling (resnet, resnet_v2, revnet).
+_C.MODEL.RESNETS.LAST_RELU = True
+_C.MODEL.VGG = CN()
+# VGG-19-BN: channels of block1 (blocks 2-5 have 2, 4, 8, 8 times as many).
+_C.MODEL.VGG.WIDTH = 64
+# VGG-19-BN: channels of fc6 and fc7 (1x1 convs; fc7 is the pre-logits).
+_C.MODEL.VGG.FC_DIM = 4096
+_C.MODEL.NIN = CN()
+# RotNet's CIFAR network-in-network: number of 3-conv blocks (3, 4 or 5).
+_C.MODEL.NIN.NUM_BLOCKS = 4
+# Channels of its convs (192 in the paper).
+_C.MODEL.NIN.WIDTH = 192
+_C.MODEL.EXEMPLAR_CNN = CN()
+# Exemplar-CNN network spec: "64c5-64c5-128f", "64c5-128c5-256c5-512f", "92c5-256c5-512c5-1024f".
+_C.MODEL.EXEMPLAR_CNN.SPEC = "64c5-128c5-256c5-512f"
+_C.MODEL.ROTATION = CN()
+# Rotations (degrees) whose index is the label; multiples of 90 are exact, 45 interpolates.
+_C.MODEL.ROTATION.ANGLES = (0, 90, 180, 270)
+_C.MODEL.JIGSAW = CN()
+# Size of the permutation set (greedy maximal minimum Hamming distance over all 9! orders).
+_C.MODEL.JIGSAW.NUM_PERMUTATIONS = 100
+# The set must reach this minimum pairwise Hamming distance, else the run stops.
+_C.MODEL.JIGSAW.MIN_HAMMING = 2
+# Seed of the permutation set's first element (the set is the same in every process and run).
+_C.MODEL.JIGSAW.PERMUTATION_SEED = 0
+# Per-tile fc on the pooled tile features (Noroozi & Favaro's fc6: 512).
+_C.MODEL.JIGSAW.TILE_DIM = 512
+# Hidden fc on the 9 concatenated tile features (their fc7: 4096).
+_C.MODEL.JIGSAW.HIDDEN_DIM = 4096
+_C.MODEL.RELATIVE_LOC = CN()
+# Per-patch fc and hidden fc on the concatenated pair (Doersch et al.: fc6 per patch, fc7 4096).
+_C.MODEL.RELATIVE_LOC.TILE_DIM = 512
+_C.MODEL.RELATIVE_LOC.HIDDEN_DIM = 4096
+_C.MODEL.EXEMPLAR = CN()
+# Surrogate classes: one seed patch from each of the first NUM_CLASSES images of the source.
+_C.MODEL.EXEMPLAR.NUM_CLASSES = 8000
+# "softmax" (classification over the surrogate classes, the paper) or "triplet" (Revisiting SSL).
+_C.MODEL.EXEMPLAR.LOSS = "softmax"
+# Triplet variant: embedding dimension (L2 normalised) and margin of the batch-hard triplet loss.
+_C.MODEL.EXEMPLAR.EMBED_DIM = 128
+_C.MODEL.EXEMPLAR.MARGIN = 0.5
+
+_C.INPUT.PRETEXT = CN()
+# Every pretext sample starts from the image resized to this shorter side (0: as it is) ...
+_C.INPUT.PRETEXT.RESIZE = 256
+# ... then a random square crop of this side, flipped with INPUT.COLOR.FLIP_PROB.
+_C.INPUT.PRETEXT.CROP_SIZE = 224
+_C.INPUT.JIGSAW = CN()
+# Tile side inside each of the 3x3 cells of side CROP_SIZE / 3 (Noroozi & Favaro: 64 in 75).
+_C.INPUT.JIGSAW.TILE_SIZE = 64
+# Largest shift of a tile from its cell's centre, in pixels (gaps stay >= cell - tile - 2 jitter).
+_C.INPUT.JIGSAW.JITTER = 5
+_C.INPUT.RELATIVE_LOC = CN()
+# Patch side inside each 3x3 cell of side CROP_SIZE / 3 (Doersch et al.: 96, gap 48).
+_C.INPUT.RELATIVE_LOC.TILE_SIZE = 96
+# Largest shift of a patch from its cell's centre (Doersch et al.: 7).
+_C.INPUT.RELATIVE_LOC.JITTER = 7
+# Chromatic-aberration counter-measure: "none", "drop" (keep one random channel, the others
+# Gaussian noise) or "project" (remove the green-magenta colour axis).
+_C.INPUT.RELATIVE_LOC.CHROMATIC = "none"
+_C.INPUT.EXEMPLAR = CN()
+# Side of the network's input patches (32 in the paper).
+_C.INPUT.EXEMPLAR.PATCH_SIZE = 32
+# Side of the seed region in the resized image that a patch covers before its transformation.
+_C.INPUT.EXEMPLAR.SEED_SIZE = 32
+# Transformed copies of each surrogate class per sample (the batch holds IMS_PER_BATCH x COPIES).
+_C.INPUT.EXEMPLAR.COPIES = 8
+# Translation (fraction of the seed side), scale range, rotation (degrees, +-).
+_C.INPUT.EXEMPLAR.TRANSLATE = 0.2
+_C.INPUT.EXEMPLAR.SCALE = (0.7, 1.4)
+_C.INPUT.EXEMPLAR.ROTATE = 20.0
+# Contrast: saturation and value raised to a power in this range (log-uniform), then hue shift +-.
+_C.INPUT.EXEMPLAR.CONTRAST_POWER = (0.25, 4.0)
+_C.INPUT.EXEMPLAR.HUE = 0.1
+
+# ---------------------------------------------------------------------------------------------
 # Misc
 # ---------------------------------------------------------------------------------------------
 # Directory for the config, metrics, checkpoints and logs.
@@ -363,3 +444,105 @@ _C.MODEL.MOCO.SPLIT_BN_SAMPLES_PER_GROUP = 32
 # Interpolation of every resize of image content: "area" (ours: area averaging when shrinking,
 # bilinear when enlarging) or "bilinear" (the official InsLoc code: OpenCV bilinear always).
 _C.INPUT.RESIZE_INTERPOLATION = "area"
+
+# ---------------------------------------------------------------------------------------------
+# Dense features and keypoint matching (dense_match: tools/train_dense.py, tools/eval_matching.py)
+# ---------------------------------------------------------------------------------------------
+# 2 runs res5 at stride 1 with dilation 2 (introspection: 14 x 14 res5 for a 224 input); 1 the
+# standard trunk. MODEL.BACKBONE.NAME "resnet" only.
+_C.MODEL.RESNETS.RES5_DILATION = 1
+# MODEL.WEIGHTS (above) for dense models: an insloc pretraining or dense checkpoint, a torchvision
+# ResNet state-dict file, or "". DATASETS.TEST (above) for MODEL.META_ARCHITECTURE "Dense": one
+# PF-PASCAL, PF-WILLOW or SPair-71k root or "warp:<image folder>"; () is synthetic warps of
+# insloc's synthetic scenes.
+# Dense training images. Introspection: any DATASETS.PRETRAIN source (warped pairs are made from
+# it); AnchorNet: a folder per class, a COCO json (image-level labels; file names relative to
+# DATASETS.IMAGE_ROOT), or "synthetic".
+_C.DATASETS.DENSE_TRAIN = "synthetic"
+
+_C.DENSE = CN()
+# Head in dense_match.DENSE_HEAD_REGISTRY: "Introspection", "AnchorNet", or "" (the backbone
+# features as they are, L2-normalised per location: random, pretrained or torchvision weights).
+_C.DENSE.HEAD = "Introspection"
+# Side of the square every image is resized to for training and matching (aspect not kept).
+_C.DENSE.INPUT_SIZE = 224
+
+_C.DENSE.FEATURES = CN()
+# Trunk stages giving the features, "res2".."res5": one name is a single layer, several a
+# hypercolumn.
+_C.DENSE.FEATURES.LAYERS = ["res5"]
+# Hypercolumn: channels of each stage's 1x1 reduction ("PCA" conv; 0: no reduction).
+_C.DENSE.FEATURES.REDUCE_DIM = 0
+# Hypercolumn: stride, in input pixels, that every stage is bilinearly resampled to.
+_C.DENSE.FEATURES.STRIDE = 8
+# Hypercolumn: ReLU on each stage before its reduction (AnchorNet).
+_C.DENSE.FEATURES.RELU = False
+
+_C.DENSE.INTROSPECTION = CN()
+# Channels of the descriptor phi (a 1x1 conv on the features, L2-normalised per location).
+_C.DENSE.INTROSPECTION.DIM = 128
+# A pair is positive when its distance in the warped image is under POS_DIST input pixels,
+# negative over NEG_DIST, ignored between (paper: 1 and 30).
+_C.DENSE.INTROSPECTION.POS_DIST = 1.0
+_C.DENSE.INTROSPECTION.NEG_DIST = 30.0
+# Locations sampled per image pair (paper: 700) and hardest negatives kept per positive (30).
+_C.DENSE.INTROSPECTION.NUM_POINTS = 700
+_C.DENSE.INTROSPECTION.NUM_HARD_NEGATIVES = 30
+# Negatives cost max(0, s - MARGIN) in the likelihood's exponent (ours: the paper leaves it out).
+_C.DENSE.INTROSPECTION.MARGIN = 0.5
+# Smallest inverse confidence sigma (added to the softplus output, keeps 1 / sigma finite).
+_C.DENSE.INTROSPECTION.MIN_SIGMA = 0.01
+
+_C.DENSE.ANCHORNET = CN()
+# Classes with anchor filters (the training set's image-level classes) and filters per class K.
+_C.DENSE.ANCHORNET.NUM_CLASSES = 5
+_C.DENSE.ANCHORNET.NUM_FILTERS = 10
+# Side of the anchor filters (3 x 3 in the paper).
+_C.DENSE.ANCHORNET.FILTER_SIZE = 3
+# Loss weights: discriminability, filter orthogonality, response-map orthogonality, auto-encoder.
+_C.DENSE.ANCHORNET.LOSS_WEIGHTS = (1.0, 1.0, 1.0, 1.0)
+# Weight of the global-average-pooling term on images of other classes.
+_C.DENSE.ANCHORNET.AVG_POOL_WEIGHT = 1.0
+# Denoising auto-encoder: code channels and channel dropout on its input (paper: 25%).
+_C.DENSE.ANCHORNET.AE_DIM = 256
+_C.DENSE.ANCHORNET.AE_DROPOUT = 0.25
+
+_C.DENSE.WARP = CN()
+# Random homography: each corner moves by up to this fraction of the side.
+_C.DENSE.WARP.HOMOGRAPHY = 0.15
+# Thin-plate spline: control points on a GRID x GRID lattice, each moved by up to TPS x the side.
+_C.DENSE.WARP.TPS_GRID = 3
+_C.DENSE.WARP.TPS = 0.05
+# Colour jitter of the warped view (brightness, contrast, saturation, hue) and its probability.
+_C.DENSE.WARP.COLOR_JITTER = (0.4, 0.4, 0.4, 0.1)
+_C.DENSE.WARP.COLOR_PROB = 0.8
+
+_C.MATCHING = CN()
+# Keypoint transfer: "nn" (nearest neighbour on cosine similarity), "mutual_nn" (non-mutual
+# matches count as wrong) or "soft_argmax".
+_C.MATCHING.METHOD = "nn"
+# Soft-argmax temperature on cosine similarities.
+_C.MATCHING.TEMPERATURE = 0.02
+# Divide similarities by the target location's sigma (heads that predict one) before choosing.
+_C.MATCHING.SIGMA_WEIGHTING = False
+# PCK normaliser: "default" (the dataset's, see dense_match.pck), "image", "bbox", "kps" or
+# "kps_padded" (the keypoint box of evaluators that padded keypoint arrays with -1).
+_C.MATCHING.PCK_NORM = "default"
+# Pixels PCK is measured in: "default", "original" or "resized" (DENSE.INPUT_SIZE square).
+_C.MATCHING.PCK_RESIZE = "default"
+# "default", "per_image" (mean of per-pair PCKs) or "per_keypoint" (all keypoints pooled).
+_C.MATCHING.PCK_AVERAGE = "default"
+# Evaluate at most this many pairs (0: all), in the dataset's order.
+_C.MATCHING.MAX_PAIRS = 0
+# PF-PASCAL pair list ("" = <root>/test_pairs.csv).
+_C.MATCHING.PF_PASCAL_PAIRS = ""
+# SPair-71k split: "test", "val" or "trn".
+_C.MATCHING.SPAIR_SPLIT = "test"
+# Synthetic-warp benchmarks: pairs, keypoints per pair, seed; the default's scenes and their side.
+_C.MATCHING.WARP_PAIRS = 50
+_C.MATCHING.WARP_KEYPOINTS = 20
+_C.MATCHING.WARP_SEED = 0
+_C.MATCHING.SYNTHETIC_IMAGES = 50
+# Dense training: pairs of DATASETS.TEST matched before training, every TEST.EVAL_PERIOD
+# iterations and at the end (0: no evaluation during training).
+_C.TEST.MATCHING_PAIRS = 0

@@ -10,7 +10,11 @@ from .build import (
 from .color import ColorAugmentation, hflip
 from .copy_paste import PastePlan, sample_crop, sample_paste_plan, sample_paste_size
 from .datasets import InsLocPretrainDataset, TwoCropDataset, sample_rng
+from .exemplar import ExemplarDataset
 from .image_io import BadImageError, choose_reduction, read_image, read_image_size
+from .jigsaw import JigsawDataset
+from .relative_loc import RelativeLocDataset
+from .rotation import RotationDataset
 from .samplers import PretrainBatchSampler
 from .sources import (
     FileImageSource,
@@ -26,11 +30,15 @@ __all__ = [
     "BadImageError",
     "CLASS_NAMES",
     "ColorAugmentation",
+    "ExemplarDataset",
     "FileImageSource",
     "ImageSource",
     "InsLocPretrainDataset",
+    "JigsawDataset",
     "PastePlan",
     "PretrainBatchSampler",
+    "RelativeLocDataset",
+    "RotationDataset",
     "SyntheticScenes",
     "SyntheticSource",
     "TwoCropDataset",

@@ -14,6 +14,10 @@ from torch.utils.data import default_collate
 from ..utils import comm
 from ..utils.logger import setup_logger
 from .datasets import InsLocPretrainDataset, TwoCropDataset
+from .exemplar import ExemplarDataset
+from .jigsaw import JigsawDataset
+from .relative_loc import RelativeLocDataset
+from .rotation import RotationDataset
 from .samplers import PretrainBatchSampler
 from .sources import ImageSource, image_source_from_config
 
@@ -26,7 +30,8 @@ __all__ = [
 
 
 def build_pretrain_dataset(cfg, source: ImageSource = None):
-    """The dataset of MODEL.META_ARCHITECTURE: InsLoc composites or MoCo two-crop views.
+    """The dataset of MODEL.META_ARCHITECTURE: InsLoc composites, MoCo two-crop views, or the
+    samples of a classic pretext task (rotations, jigsaw tiles, patch pairs, exemplar copies).
 
     Args:
         cfg: the config.
@@ -39,7 +44,20 @@ def build_pretrain_dataset(cfg, source: ImageSource = None):
         return InsLocPretrainDataset.from_config(cfg, source)
     if arch == "MoCo":
         return TwoCropDataset.from_config(cfg, source)
-    raise ValueError(f"MODEL.META_ARCHITECTURE = {arch!r}: expected 'InsLoc' or 'MoCo'")
+    if arch in _PRETEXT_DATASETS:
+        return _PRETEXT_DATASETS[arch].from_config(cfg, source)
+    raise ValueError(
+        f"MODEL.META_ARCHITECTURE = {arch!r}: expected 'InsLoc', 'MoCo' or one of "
+        f"{', '.join(repr(a) for a in _PRETEXT_DATASETS)}"
+    )
+
+
+_PRETEXT_DATASETS = {
+    "RotNet": RotationDataset,
+    "Jigsaw": JigsawDataset,
+    "RelativeLoc": RelativeLocDataset,
+    "Exemplar": ExemplarDataset,
+}
 
 
 def _worker_init(worker_id: int, output_dir: str = "", rank: int = 0, trainer_pid: int = 0) -> None:

@@ -9,8 +9,11 @@ The pretraining networks are built from torchvision's modules (``ResNet`` blocks
 - "c4": trunk ``encoder_q.backbone.*`` -> ``*`` and res5 ``encoder_q.box_head.res5.*`` ->
   ``layer4.*``, for ``resnet50`` (only ``fc`` missing).
 - "resnet" (MoCo v2): ``encoder_q.backbone.*`` -> ``*``, for ``resnet50``.
+- "pretext_resnet" (RotNet, Jigsaw, RelativeLoc, Exemplar on MODEL.BACKBONE.NAME "resnet"):
+  ``backbone.*`` -> ``*``, for ``resnet50`` (the trunk a classic pretext task trained).
 
-The key encoder, the queues and the projection heads are dropped.
+The key encoder, the queues, the projection heads and the pretext heads are dropped. The other
+pretext trunks (ResNet v2, RevNet, VGG-19-BN, NIN, Exemplar-CNN) have no torchvision twin.
 
 ``pretraining_to_detector`` places the same weights in insloc's own detectors
 (``insloc.modeling.detection.GeneralizedRCNN``): the trunk goes to ``backbone.*`` (C4: stem and
@@ -22,17 +25,27 @@ from typing import Dict
 
 import torch
 
-ARCHS = ("fpn", "c4", "resnet")
+ARCHS = ("fpn", "c4", "resnet", "pretext_resnet")
 
 
 def detect_arch(state_dict: Dict[str, torch.Tensor]) -> str:
-    """ "fpn", "c4" or "resnet" for the "model" state dict of an insloc pretraining checkpoint."""
+    """ "fpn", "c4", "resnet" or "pretext_resnet" for the "model" state dict of an insloc
+    pretraining checkpoint."""
     if any(k.startswith("encoder_q.backbone.fpn.") for k in state_dict):
         return "fpn"
     if any(k.startswith("encoder_q.box_head.res5.") for k in state_dict):
         return "c4"
     if any(k.startswith("encoder_q.backbone.layer4.") for k in state_dict):
         return "resnet"
+    if "backbone.bn1.weight" in state_dict and any(
+        k.startswith("backbone.layer4.") for k in state_dict
+    ):
+        return "pretext_resnet"
+    if any(k.startswith("backbone.") for k in state_dict):
+        raise ValueError(
+            "the classic pretext trunk is not a torchvision-style ResNet (MODEL.BACKBONE.NAME "
+            "'resnet'), so it has no torchvision names; tools/linear_eval.py reads it as it is"
+        )
     raise ValueError(
         "not an insloc pretraining state dict: no encoder_q.backbone.fpn.*, "
         "encoder_q.box_head.res5.* or encoder_q.backbone.layer4.* keys"
@@ -56,6 +69,7 @@ def convert_to_torchvision(
         "fpn": [("encoder_q.backbone.", "backbone.")],
         "c4": [("encoder_q.backbone.", ""), ("encoder_q.box_head.res5.", "layer4.")],
         "resnet": [("encoder_q.backbone.", "")],
+        "pretext_resnet": [("backbone.", "")],
     }[arch]
     out = {}
     for key, value in state_dict.items():

@@ -1,22 +1,30 @@
 """The backbone registry: a name in ``MODEL.BACKBONE.NAME`` -> a function ``cfg -> nn.Module``.
 
 Contract: the module maps N x 3 x H x W normalised images to a dict of named feature maps and
-exposes ``out_channels`` (int, the same for every map) and ``strides`` ({name: stride}).
+exposes ``out_channels`` (int, the same for every map) and ``strides`` ({name: stride}). The
+classification trunks of the pretext tasks ("resnet", "resnet_v2", "revnet", "vgg19_bn", "nin",
+"exemplar_cnn") also expose ``out_feature`` (the name ``forward`` returns), ``tap_names`` and
+``features(x, taps)`` (:class:`~insloc.modeling.backbone.taps.TappedTrunk`).
 """
 
 from fvcore.common.registry import Registry
 from torch import nn
 
+from .exemplar_cnn import ExemplarCNN
 from .fpn import ResNetFPN
+from .nin import NIN
 from .resnet import build_resnet
+from .resnet_v2 import ResNetV2
+from .revnet import RevNet
+from .vgg import VGG19BN
 
 BACKBONE_REGISTRY = Registry("BACKBONE")
 BACKBONE_REGISTRY.__doc__ = __doc__
 
 
-def _trunk(cfg, num_stages: int):
+def _trunk(cfg, num_stages: int, **kwargs):
     r = cfg.MODEL.RESNETS
-    return build_resnet(r.DEPTH, r.WIDTH, r.NORM, num_stages=num_stages)
+    return build_resnet(r.DEPTH, r.WIDTH, r.NORM, num_stages=num_stages, **kwargs)
 
 
 @BACKBONE_REGISTRY.register()
@@ -33,8 +41,43 @@ def resnet_c4(cfg) -> nn.Module:
 
 @BACKBONE_REGISTRY.register()
 def resnet(cfg) -> nn.Module:
-    """The whole trunk, output "res5" (MoCo v2 pools it globally)."""
-    return _trunk(cfg, 4)
+    """The whole trunk (ResNet v1), output "res5" (MoCo v2 pools it globally); MODEL.RESNETS.
+    RES5_DILATION 2 keeps res5 at stride 16 (dense introspection), LAST_RELU False is the "(-)"
+    variant of the classic pretext tasks."""
+    r = cfg.MODEL.RESNETS
+    return _trunk(cfg, 4, res5_dilation=r.RES5_DILATION, last_relu=r.LAST_RELU)
+
+
+@BACKBONE_REGISTRY.register()
+def resnet_v2(cfg) -> nn.Module:
+    """Pre-activation ResNet-50; WIDTH = 16k for Revisiting SSL's widening factor k."""
+    r = cfg.MODEL.RESNETS
+    return ResNetV2(r.DEPTH, r.WIDTH, r.NORM, last_relu=r.LAST_RELU)
+
+
+@BACKBONE_REGISTRY.register()
+def revnet(cfg) -> nn.Module:
+    """RevNet-50: ResNet-50 v2 with reversible blocks."""
+    r = cfg.MODEL.RESNETS
+    return RevNet(r.DEPTH, r.WIDTH, r.NORM, last_relu=r.LAST_RELU)
+
+
+@BACKBONE_REGISTRY.register()
+def vgg19_bn(cfg) -> nn.Module:
+    """VGG-19 with BN, fc6/fc7 as 1x1 convs."""
+    return VGG19BN(cfg.MODEL.VGG.WIDTH, cfg.MODEL.VGG.FC_DIM)
+
+
+@BACKBONE_REGISTRY.register()
+def nin(cfg) -> nn.Module:
+    """RotNet's CIFAR network-in-network with 3, 4 or 5 blocks."""
+    return NIN(cfg.MODEL.NIN.NUM_BLOCKS, cfg.MODEL.NIN.WIDTH)
+
+
+@BACKBONE_REGISTRY.register()
+def exemplar_cnn(cfg) -> nn.Module:
+    """An Exemplar-CNN network by its spec, on INPUT.EXEMPLAR.PATCH_SIZE patches."""
+    return ExemplarCNN(cfg.MODEL.EXEMPLAR_CNN.SPEC, cfg.INPUT.EXEMPLAR.PATCH_SIZE)
 
 
 def build_backbone(cfg) -> nn.Module:
