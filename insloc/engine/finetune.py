@@ -46,7 +46,7 @@ class DetectionTrainer(Trainer):
     def build_model(self, cfg) -> nn.Module:
         # SyncBN layers become nn.SyncBatchNorm only under DDP on CUDA (PyTorch has no CPU
         # implementation); on the device already, before the optimizer takes the parameters.
-        return convert_sync_bn_if_distributed(build_model(cfg).to(self.device), self.device)
+        return convert_sync_bn_if_distributed(build_model(cfg).to(self.device))
 
     def load_initial_weights(self) -> None:
         if self.cfg.MODEL.WEIGHTS:
