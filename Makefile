@@ -26,8 +26,10 @@ demo: install
 	@echo "  $(PYTHON) tools/train_dense.py --config-file configs/matching/introspection_R50_dilated.yaml OUTPUT_DIR output/introspection"
 	@echo "  $(PYTHON) tools/eval_matching.py --config-file configs/matching/eval_R50_res4.yaml MODEL.WEIGHTS <checkpoint> DATASETS.TEST ../shared/data/PF-WILLOW"
 
+# Two test processes (the suite is mostly tiny single-process runs), one math thread each: on 2
+# cores this halves the wall time; more threads per process only oversubscribe the cores.
 test: install
-	$(PYTHON) -m pytest -q tests
+	OMP_NUM_THREADS=1 $(PYTHON) -m pytest -q -n 2 tests
 
 bench: install
 	$(PYTHON) benchmarks/bench_pretrain.py

@@ -20,7 +20,7 @@ setup(
         "scikit-learn>=1.3,<2",  # linear probes (logistic regression by L-BFGS)
     ],
     extras_require={
-        "dev": ["pytest>=7", "black>=24", "ruff>=0.4"],
+        "dev": ["pytest>=7", "pytest-xdist>=3", "black>=24", "ruff>=0.4"],
         "bench": ["scikit-image>=0.21"],
     },
 )

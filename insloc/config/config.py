@@ -296,43 +296,9 @@ def validate_config(cfg: CfgNode) -> None:
     if min(cfg.MODEL.PIXEL_STD) <= 0:
         fail("MODEL.PIXEL_STD", "positive values")
 
-    # Detectors skip the pretraining checks but not the solver, data and dense checks below.
     if cfg.MODEL.META_ARCHITECTURE == "GeneralizedRCNN":
         _validate_detector(cfg, fail)
-    else:
-        _validate_pretraining(cfg, fail)
-    if cfg.MODEL.RESNETS.NORM == "GN" and cfg.MODEL.RESNETS.WIDTH % 32:
-        fail("MODEL.RESNETS.WIDTH", "a multiple of 32 with MODEL.RESNETS.NORM 'GN'")
-    steps = list(cfg.SOLVER.STEPS)
-    if steps != sorted(steps) or any(s <= 0 for s in steps):
-        fail("SOLVER.STEPS", "increasing positive iterations")
-    if cfg.SOLVER.WEIGHT_DECAY_NORM < 0 and cfg.SOLVER.WEIGHT_DECAY_NORM != -1:
-        fail("SOLVER.WEIGHT_DECAY_NORM", "a value >= 0, or -1 for SOLVER.WEIGHT_DECAY")
-    if not 0.0 < cfg.SOLVER.GAMMA <= 1.0:
-        fail("SOLVER.GAMMA", "a factor in (0, 1]")
-    if cfg.SOLVER.MAX_ITER == 0 and cfg.SOLVER.EPOCHS == 0:
-        fail("SOLVER.MAX_ITER", "iterations > 0, or 0 with SOLVER.EPOCHS > 0")
-    if cfg.SOLVER.CHECKPOINT_PERIOD == 0 and cfg.SOLVER.CHECKPOINT_PERIOD_EPOCHS == 0:
-        fail(
-            "SOLVER.CHECKPOINT_PERIOD",
-            "iterations > 0, or 0 with SOLVER.CHECKPOINT_PERIOD_EPOCHS > 0",
-        )
-    if cfg.DATASETS.PRETRAIN == "":
-        fail("DATASETS.PRETRAIN", "a folder, a COCO json, a .txt list of paths, or 'synthetic'")
-    if cfg.MODEL.META_ARCHITECTURE in PRETEXT_METHODS:
-        _validate_pretext(cfg, fail)
-    if cfg.SOLVER.LR_SCHEDULER_NAME == "WarmupMultiStepLR":
-        steps = list(cfg.SOLVER.STEPS)
-        if not steps:
-            fail("SOLVER.STEPS", "at least one iteration for 'WarmupMultiStepLR'")
-        if steps[-1] >= cfg.SOLVER.MAX_ITER:
-            fail("SOLVER.STEPS", f"iterations below SOLVER.MAX_ITER ({cfg.SOLVER.MAX_ITER})")
-    _validate_detection_data(cfg)
-    _validate_dense(cfg, fail)
-
-
-def _validate_pretraining(cfg: CfgNode, fail) -> None:
-    """Cross-checks of a pretraining config (backbone, pooled levels, box augmentation)."""
+        return
     if cfg.MODEL.RESNETS.NORM == "FrozenBN":
         fail("MODEL.RESNETS.NORM", "'BN', 'SyncBN' or 'GN' for pretraining (FrozenBN: detectors)")
     head = cfg.MODEL.ROI_BOX_HEAD
@@ -368,6 +334,34 @@ def _validate_pretraining(cfg: CfgNode, fail) -> None:
         for key in ("INPUT.BOX_AUG.QUERY_FEATURES", "INPUT.BOX_AUG.KEY_FEATURES"):
             if any(f not in features for f in _get(cfg, key)):
                 fail(key, f"names among MODEL.ROI_BOX_HEAD.IN_FEATURES {features}")
+    if cfg.MODEL.RESNETS.NORM == "GN" and cfg.MODEL.RESNETS.WIDTH % 32:
+        fail("MODEL.RESNETS.WIDTH", "a multiple of 32 with MODEL.RESNETS.NORM 'GN'")
+    steps = list(cfg.SOLVER.STEPS)
+    if steps != sorted(steps) or any(s <= 0 for s in steps):
+        fail("SOLVER.STEPS", "increasing positive iterations")
+    if cfg.SOLVER.WEIGHT_DECAY_NORM < 0 and cfg.SOLVER.WEIGHT_DECAY_NORM != -1:
+        fail("SOLVER.WEIGHT_DECAY_NORM", "a value >= 0, or -1 for SOLVER.WEIGHT_DECAY")
+    if not 0.0 < cfg.SOLVER.GAMMA <= 1.0:
+        fail("SOLVER.GAMMA", "a factor in (0, 1]")
+    if cfg.SOLVER.MAX_ITER == 0 and cfg.SOLVER.EPOCHS == 0:
+        fail("SOLVER.MAX_ITER", "iterations > 0, or 0 with SOLVER.EPOCHS > 0")
+    if cfg.SOLVER.CHECKPOINT_PERIOD == 0 and cfg.SOLVER.CHECKPOINT_PERIOD_EPOCHS == 0:
+        fail(
+            "SOLVER.CHECKPOINT_PERIOD",
+            "iterations > 0, or 0 with SOLVER.CHECKPOINT_PERIOD_EPOCHS > 0",
+        )
+    if cfg.DATASETS.PRETRAIN == "":
+        fail("DATASETS.PRETRAIN", "a folder, a COCO json, a .txt list of paths, or 'synthetic'")
+    if cfg.MODEL.META_ARCHITECTURE in PRETEXT_METHODS:
+        _validate_pretext(cfg, fail)
+    if cfg.SOLVER.LR_SCHEDULER_NAME == "WarmupMultiStepLR":
+        steps = list(cfg.SOLVER.STEPS)
+        if not steps:
+            fail("SOLVER.STEPS", "at least one iteration for 'WarmupMultiStepLR'")
+        if steps[-1] >= cfg.SOLVER.MAX_ITER:
+            fail("SOLVER.STEPS", f"iterations below SOLVER.MAX_ITER ({cfg.SOLVER.MAX_ITER})")
+    _validate_detection_data(cfg)
+    _validate_dense(cfg, fail)
 
 
 def _validate_pretext(cfg: CfgNode, fail) -> None:
