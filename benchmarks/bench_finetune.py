@@ -10,7 +10,8 @@ a square ``--size``, their real boxes) with the same RoI batch (512 per image) o
   - torchvision's stock ``fasterrcnn_resnet50_fpn_v2`` (random init, trainable BN; its own
     defaults otherwise: two-conv RPN head, 2000 proposals per image after NMS),
   - our R50-C4 Faster R-CNN (MoCo's C4 protocol, BN instead of SyncBN in one process),
-  - detectron2's R50-FPN when detectron2 is importable (see ``detectron2_step``).
+  - detectron2's R50-FPN with the same settings, where detectron2 is importable
+    (``detectron2_r50_fpn``; it is not on PyPI).
 Step times are medians of steps the models take in turns after one warm-up step each; peak memory
 is measured in a fresh process per model (CUDA: max allocated; CPU: peak resident set). Nothing
 here is asserted; the figures and ratios are for the README.
@@ -123,19 +124,51 @@ def torchvision_v2(size: int):
     return model, inputs
 
 
-def detectron2_step(samples, steps: int, device: str):
-    """DETECTRON2 COLUMN: filled in by the detectron2 adapter work (insloc/transfer/detectron2.py).
+def detectron2_r50_fpn(device: str):
+    """detectron2's R50-FPN Faster R-CNN with the settings of ``ours("fpn")``: the protocol config
+    (``configs/detectron2/Base-RCNN-FPN-BN.yaml``: BN in one process, freeze-at 0, 2000/1000 RPN
+    train top-k, 512 RoIs per image) with a plain 4conv1fc head (no extra norm) and no masks."""
+    from detectron2.modeling import build_model
+    from detectron2.structures import Boxes, Instances
+    from detectron2.utils.events import EventStorage
 
-    Should build detectron2's R50-FPN Faster R-CNN with the same settings (BN, 4conv1fc, 512 RoIs,
-    freeze-at 0), run ``steps`` train steps on ``samples`` and return ((wall, CPU) seconds per
-    step, peak MB), or None when detectron2 is not importable. (Better: return a step function
-    from ``build`` so it takes turns with the others in ``step_times``.)
-    """
+    from insloc.transfer.detectron2 import setup_cfg
+
+    opts = ["MODEL.MASK_ON", False, "MODEL.ROI_BOX_HEAD.NAME", "FastRCNNConvFCHead"]
+    opts += ["MODEL.ROI_HEADS.NUM_CLASSES", 80, "MODEL.DEVICE", device]
+    cfg = setup_cfg(os.path.join(ROOT, "configs", "detectron2", "Base-RCNN-FPN-BN.yaml"), opts)
+
+    class InStorage(torch.nn.Module):
+        """detectron2's losses log statistics to the event storage its trainer opens."""
+
+        def __init__(self):
+            super().__init__()
+            self.model = build_model(cfg)
+
+        def forward(self, batch):
+            with EventStorage():
+                return self.model(batch)
+
+    model = InStorage()
+
+    def inputs(samples):  # detectron2's dicts: the same uint8 images, Instances targets
+        batch = []
+        for s in samples:
+            targets = Instances(tuple(s["image"].shape[-2:]))
+            targets.gt_boxes = Boxes(s["instances"]["boxes"])
+            targets.gt_classes = s["instances"]["classes"]
+            batch.append({"image": s["image"], "instances": targets})
+        return (batch,)
+
+    return model, inputs
+
+
+def detectron2_available() -> bool:
     try:
         import detectron2  # noqa: F401
     except ImportError:
-        return None
-    return None  # not wired yet
+        return False
+    return True
 
 
 def _to(obj, device):
@@ -154,6 +187,8 @@ def build(name, samples, size, device):
     dev = torch.device(device)
     if name == "torchvision R50-FPN v2":
         model, inputs = torchvision_v2(size)
+    elif name == "detectron2 R50-FPN":
+        model, inputs = detectron2_r50_fpn(device)
     else:
         model, inputs = ours("fpn" if "FPN" in name else "c4")
     model = model.to(dev).train()
@@ -204,7 +239,7 @@ def step_times(names, samples, size, steps, device):
     return {name: tuple(np.median(np.array(t), axis=0).tolist()) for name, t in times.items()}
 
 
-MODELS = ("ours R50-FPN", "torchvision R50-FPN v2", "ours R50-C4")
+MODELS = ("ours R50-FPN", "torchvision R50-FPN v2", "ours R50-C4", "detectron2 R50-FPN")
 
 
 def main():
@@ -216,6 +251,9 @@ def main():
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
     args = parser.parse_args()
+    if "detectron2 R50-FPN" in args.models and not detectron2_available():
+        print("detectron2 R50-FPN: n/a (detectron2 is not importable; it is not on PyPI)")
+        args.models.remove("detectron2 R50-FPN")
     samples = load_images(os.path.abspath(args.coco), args.images, args.size)
     print(
         f"{len(samples)} COCO images {args.size}x{args.size} ({args.coco}), device {args.device}, "
@@ -235,15 +273,6 @@ def main():
         print(
             f"  {name:<24} {sec * 1000:9.1f} ms/step ({cpu * 1000:9.1f} ms CPU)   "
             f"peak memory {peak:8.0f} MB"
-        )
-    d2 = detectron2_step(samples, args.steps, args.device)  # --- detectron2 column ---
-    if d2 is None:
-        print(f"  {'detectron2 R50-FPN':<24}       n/a (detectron2 not importable or not wired)")
-    else:
-        results["detectron2 R50-FPN"] = d2
-        (sec, _), peak = d2
-        print(
-            f"  {'detectron2 R50-FPN':<24} {sec * 1000:9.1f} ms/step   peak memory {peak:8.0f} MB"
         )
     if "ours R50-FPN" in results:
         for other in ("torchvision R50-FPN v2", "detectron2 R50-FPN"):

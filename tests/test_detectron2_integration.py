@@ -13,14 +13,11 @@ pytest.importorskip("detectron2")
 from detectron2.data.datasets import register_coco_instances  # noqa: E402
 from detectron2.modeling import build_model  # noqa: E402
 
-from insloc.transfer.detectron2 import run_detectron2, setup_cfg  # noqa: E402
+from insloc.transfer.detectron2 import check_weights, run_detectron2, setup_cfg  # noqa: E402
 
 from .conftest import ROOT  # noqa: E402
+from .test_detectron2_names import REFERENCE  # noqa: E402  (detectron2's names and shapes)
 
-# detectron2 state-dict names and shapes (../shared/detectron2_reference next to the checkout)
-REFERENCE = os.environ.get(
-    "INSLOC_D2_REFERENCE", os.path.join(ROOT, "..", "shared", "detectron2_reference")
-)
 CONFIGS = os.path.join(ROOT, "configs", "detectron2")
 # a narrow R50 (widths / 8) on 64-pixel images: the recipes' structure at test size
 NARROW = [
@@ -135,3 +132,19 @@ def test_run_detectron2_trains_evaluates_and_reloads(tmp_path):
     for task in ("bbox", "segm"):
         for k, v in results[name][task].items():
             assert v == pytest.approx(again[name][task][k], nan_ok=True), (task, k)
+
+
+def test_insloc_checkpoints_are_refused_with_the_export_command(tmp_path):
+    from insloc.engine.checkpoint import atomic_save
+
+    path = str(tmp_path / "model_final.pth")
+    atomic_save({"model": {"encoder_q.backbone.conv1.weight": torch.zeros(1)}}, path)
+    with pytest.raises(
+        ValueError, match="convert_checkpoint.py .*model_final.pth .*--to detectron2"
+    ):
+        check_weights(path)
+    other = str(tmp_path / "d2.pth")  # detectron2's own names: detectron2 reads it
+    atomic_save({"model": {"backbone.stem.conv1.weight": torch.zeros(1)}}, other)
+    check_weights(other)
+    with pytest.raises(FileNotFoundError, match="absent.pkl"):
+        check_weights(str(tmp_path / "absent.pkl"))

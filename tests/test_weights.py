@@ -92,6 +92,16 @@ def test_pkl_round_trip_loads_every_tensor(tmp_path, arch, caplog):
     assert "model.pkl (detectron2)" in table and "predictors" in table and "rpn" in table
 
 
+def test_detectron2_pth_is_renamed(tmp_path):
+    source = detector("fpn", seed=0)
+    path = str(tmp_path / "model_final.pth")  # what detectron2's own checkpointer writes
+    atomic_save({"model": to_detectron2(source.state_dict()), "iteration": 9}, path)
+    target = detector("fpn", seed=1)
+    report = load_detection_weights(target, path)
+    assert report.kind == "detectron2" and report.missing == [] and report.unexpected == []
+    _equal_where_loaded(target, source.state_dict())
+
+
 def test_moco_style_bare_names_land_in_trunk_and_res5(tmp_path):
     # MoCo's converter: stem.* / res2.* .. res5.* without "backbone.", matched by detectron2's
     # heuristics; here they are placed by architecture.
@@ -203,6 +213,11 @@ def test_files_that_do_not_fit_are_errors_naming_them(tmp_path):
     )
     with pytest.raises(ValueError, match="wider.pth: backbone.body.conv1.weight has shape"):
         load_detection_weights(model, wider)
+
+    caffe2 = str(tmp_path / "R-50.pkl")  # detectron2's model zoo ImageNet file: Caffe2 names
+    write_detectron2_pkl({"conv1_w": torch.zeros(64, 3, 7, 7)}, caffe2)
+    with pytest.raises(ValueError, match="R-50.pkl: .*'conv1_w'"):
+        load_detection_weights(model, caffe2)
 
     with pytest.raises(FileNotFoundError, match="absent.pth"):
         load_detection_weights(model, str(tmp_path / "absent.pth"))

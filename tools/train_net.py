@@ -62,7 +62,12 @@ def run_detectron2(args) -> int:
     except ImportError as e:
         print(f"error: --engine detectron2 needs detectron2 installed ({e})", file=sys.stderr)
         return 2
-    return run(args.config_file, args.opts, eval_only=args.eval_only, resume=args.resume)
+    try:  # run() returns the results dict (not an exit status); bad input is a one-line error
+        run(args.config_file, args.opts, eval_only=args.eval_only, resume=args.resume)
+    except (FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
 
 
 if __name__ == "__main__":

@@ -48,7 +48,7 @@ from detectron2.modeling.roi_heads import (
 )
 from detectron2.utils import comm
 
-from ..engine.checkpoint import atomic_write_text
+from ..engine.checkpoint import atomic_write_text, load_checkpoint
 
 logger = logging.getLogger(__name__)
 
@@ -163,8 +163,29 @@ def setup_cfg(config_file: str, opts=(), num_processes: int = 1):
     return cfg
 
 
+def check_weights(path: str) -> None:
+    """Refuse a missing file, and an insloc checkpoint, as detectron2's ``MODEL.WEIGHTS``: for the
+    latter detectron2 would match none of its names and silently start from random weights; it
+    must be exported first."""
+    if path and "://" not in path and not os.path.isfile(path):  # URLs: detectron2's PathManager
+        raise FileNotFoundError(f"MODEL.WEIGHTS {path} does not exist")
+    if not path.endswith(".pth") or not os.path.isfile(path):
+        return
+    try:
+        state = load_checkpoint(path).get("model")
+    except (ValueError, AttributeError):  # not insloc's (e.g. detectron2's own, with trainer state)
+        return
+    if isinstance(state, dict) and any(k.startswith(("encoder_q.", "rpn.head.")) for k in state):
+        out = os.path.splitext(path)[0] + ".pkl"
+        raise ValueError(
+            f"MODEL.WEIGHTS {path} is an insloc checkpoint; export it for detectron2 first: "
+            f"python tools/convert_checkpoint.py {path} {out} --to detectron2"
+        )
+
+
 def _main(config_file: str, opts, eval_only: bool, resume: bool) -> dict:
     cfg = setup_cfg(config_file, opts, comm.get_world_size())
+    check_weights(cfg.MODEL.WEIGHTS)
     args = argparse.Namespace(config_file=config_file, eval_only=eval_only, resume=resume)
     default_setup(cfg, args)
     if eval_only:

@@ -8,7 +8,8 @@ Accepted files, recognised by content (and ``.pkl`` by name):
   torchvision's own ResNet-50 file (trunk names without prefix, ``layer4`` = res5) or a
   torchvision detector's weights;
 - a detectron2 ``.pkl`` (``{"model": {name: array}, ...}`` or a bare dict; MoCo's, InsLoc's and
-  insloc's exports), read by the restricted unpickler of :mod:`insloc.transfer.pickle_io`;
+  insloc's exports), read by the restricted unpickler of :mod:`insloc.transfer.pickle_io`, or a
+  detectron2 ``.pth`` with detectron2's names (if it loads with ``weights_only=True``);
 - an insloc fine-tuning checkpoint (``{"model": detector state dict, ...}``);
 - "" (nothing): the model keeps its random initialisation.
 
@@ -32,6 +33,8 @@ from .detectron2_names import from_detectron2
 from .pickle_io import read_detectron2_pkl
 from .torchvision import detect_arch, pretraining_to_detector
 
+# names only detectron2's models have (insloc's and torchvision's use backbone.body / rpn.head)
+_DETECTRON2_ONLY = ("proposal_generator.", "backbone.bottom_up.", "backbone.stem.", "backbone.res")
 # a torchvision ResNet state dict: stem and stages without prefix ("fc" is ignored)
 _RESNET = re.compile(r"^(conv1|bn1|layer[1-4])\.")
 
@@ -79,7 +82,11 @@ def load_detection_weights(
     if not path:
         logger.info("MODEL.WEIGHTS is empty: the detector keeps its random initialisation")
         return LoadReport(path="", kind="random", missing=list(model.state_dict()))
-    state, kind = read_weights(path, model)
+    try:
+        state, kind = read_weights(path, model)
+    except ValueError as e:  # e.g. a detectron2 name insloc's detectors have no place for
+        message = str(e)
+        raise ValueError(message if message.startswith(path) else f"{path}: {message}") from None
     report = _match(model, state, path, kind)
     model.load_state_dict({k: state[k] for k in report.loaded}, strict=False)
     logger.info(format_report(report))
@@ -101,10 +108,14 @@ def read_weights(path: str, model: nn.Module) -> Tuple[Dict[str, torch.Tensor], 
         if any(k.startswith("encoder_q.") for k in state):
             arch = detect_arch(state)
             return pretraining_to_detector(state, detector), f"insloc pretraining ({arch})"
+        if any(k.startswith(_DETECTRON2_ONLY) for k in state):  # detectron2's own model_*.pth
+            return from_detectron2(state), "detectron2"
         return state, "insloc fine-tuning"
     state = _strip_module_prefix(ckpt)
     if not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ValueError(f"{path}: neither a checkpoint with a 'model' dict nor a state dict")
+    if any(k.startswith(_DETECTRON2_ONLY) for k in state):
+        return from_detectron2(state), "detectron2"
     if any(k.startswith("layer4.") for k in state) and all(
         _RESNET.match(k) or k.startswith("fc.") for k in state
     ):
