@@ -12,6 +12,8 @@ a square ``--size``, their real boxes) with the same RoI batch (512 per image) o
   - our R50-C4 Faster R-CNN (MoCo's C4 protocol, BN instead of SyncBN in one process),
   - detectron2's R50-FPN with the same settings, where detectron2 is importable
     (``detectron2_r50_fpn``; it is not on PyPI).
+Also images/s of the detection training loader (decode, resize to the COCO recipe's 640-800 short
+side, flip, polygons) on coco128's JPEGs and on synthetic scenes, with ``--workers`` workers.
 Step times are medians of steps the models take in turns after one warm-up step each; peak memory
 is measured in a fresh process per model (CUDA: max allocated; CPU: peak resident set). Nothing
 here is asserted; the figures and ratios are for the README.
@@ -242,6 +244,40 @@ def step_times(names, samples, size, steps, device):
 MODELS = ("ours R50-FPN", "torchvision R50-FPN v2", "ours R50-C4", "detectron2 R50-FPN")
 
 
+def pipeline_rates(coco: str, workers: int, batches: int) -> dict:
+    """images/s of the detection training loader (decode, resize, flip, polygons, batching) with
+    the COCO recipe's sizes (short side 640-800), on coco128's JPEGs and on synthetic scenes."""
+    from insloc.config import load_config
+    from insloc.data.detection import build_detection_train_loader
+
+    recipe = os.path.join(ROOT, "configs", "detection", "coco_mask_rcnn_R50_FPN_1x.yaml")
+    json_spec = f"{coco}/annotations/instances_train2017.json:{coco}/train2017"
+    sets = {
+        "coco128 JPEGs": ["DATASETS.TRAIN", f"('{json_spec}',)"],
+        "synthetic scenes (512 px)": [
+            "DATASETS.TRAIN", "('synthetic_train',)", "DATASETS.SYNTHETIC.IMAGE_SIZE", "512",
+            "DATASETS.SYNTHETIC.NUM_IMAGES", "256", "MODEL.ROI_HEADS.NUM_CLASSES", "5",
+        ],
+    }  # fmt: skip
+    rates = {}
+    for name, opts in sets.items():
+        if name.startswith("coco128") and not os.path.isdir(coco):
+            continue
+        cfg = load_config(
+            recipe,
+            [*opts, "SOLVER.IMS_PER_BATCH", "8", "DATALOADER.NUM_WORKERS", str(workers),
+             "DATASETS.TEST", "()", "MODEL.DEVICE", "cpu"],
+        )  # fmt: skip
+        stream = iter(build_detection_train_loader(cfg))
+        next(stream)  # workers started, first batches in flight
+        start, images = time.perf_counter(), 0
+        for _ in range(batches):
+            images += len(next(stream))
+        rates[name] = images / (time.perf_counter() - start)
+        del stream
+    return rates
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--coco", default=os.path.join(ROOT, "..", "shared", "data", "coco128"))
@@ -250,7 +286,16 @@ def main():
     parser.add_argument("--steps", type=int, default=3, help="train steps measured (after 1)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    parser.add_argument("--workers", type=int, default=2, help="data workers (pipeline part)")
+    parser.add_argument("--batches", type=int, default=10, help="batches of 8 timed (pipeline)")
+    parser.add_argument("--skip-pipeline", action="store_true", help="train steps only")
     args = parser.parse_args()
+    if not args.skip_pipeline:
+        print(f"detection data pipeline, {args.workers} workers, batches of 8, COCO recipe sizes:")
+        for name, rate in pipeline_rates(
+            os.path.abspath(args.coco), args.workers, args.batches
+        ).items():
+            print(f"  {name:<26} {rate:7.1f} images/s")
     if "detectron2 R50-FPN" in args.models and not detectron2_available():
         print("detectron2 R50-FPN: n/a (detectron2 is not importable; it is not on PyPI)")
         args.models.remove("detectron2 R50-FPN")
