@@ -12,6 +12,7 @@ import time
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
+from insloc.engine.trainer import to_device
 from insloc.utils import comm
 
 logger = logging.getLogger("insloc.evaluation")
@@ -104,7 +105,7 @@ def inference_on_dataset(model, loader, evaluator: DatasetEvaluator, device) -> 
                 if it == WARMUP_ITERS:
                     timed_images, timed_seconds = 0, 0.0
                 tic = time.perf_counter()
-                outputs = net(_to_device(batch, device))
+                outputs = net(to_device(batch, device))
                 if device.type == "cuda":
                     torch.cuda.synchronize(device)  # time the model, not the launch queue
                 timed_seconds += time.perf_counter() - tic
@@ -144,13 +145,3 @@ def _log_progress(done: int, num_batches, num_images: int, elapsed: float) -> No
         per_image,
         str(datetime.timedelta(seconds=int(eta))),
     )
-
-
-def _to_device(obj, device):
-    if isinstance(obj, torch.Tensor):
-        return obj.to(device, non_blocking=True)
-    if isinstance(obj, dict):
-        return {k: _to_device(v, device) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_to_device(v, device) for v in obj)
-    return obj
