@@ -287,7 +287,7 @@ def main():
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
     parser.add_argument("--workers", type=int, default=2, help="data workers (pipeline part)")
-    parser.add_argument("--batches", type=int, default=10, help="batches of 8 timed (pipeline)")
+    parser.add_argument("--batches", type=int, default=40, help="batches of 8 timed (pipeline)")
     parser.add_argument("--skip-pipeline", action="store_true", help="train steps only")
     args = parser.parse_args()
     if not args.skip_pipeline:
