@@ -45,7 +45,12 @@ def test_recipes_follow_protocol(name, arch, backbone):
 
 
 def test_every_default_key_has_a_comment():
-    text = open(os.path.join(ROOT, "insloc", "config", "defaults.py")).read().splitlines()
+    # defaults.py and the stage modules it calls (defaults_detection.py, ...), indentation dropped
+    text = [
+        line.strip()
+        for path in sorted(glob.glob(os.path.join(ROOT, "insloc", "config", "defaults*.py")))
+        for line in open(path).read().splitlines()
+    ]
 
     def leaves(node, prefix):
         for k, v in node.items():
@@ -61,7 +66,7 @@ def test_every_default_key_has_a_comment():
         # keys may share the comment above a group of related keys (no blank line between them)
         while text[j - 1].startswith("_C.") and not text[j - 1].endswith("CN()"):
             j -= 1
-        assert text[j - 1].strip().startswith("#"), f"{key} has no comment in defaults.py"
+        assert text[j - 1].strip().startswith("#"), f"{key} has no comment in defaults*.py"
 
 
 def test_overrides_and_freeze():
