@@ -13,3 +13,24 @@ def get_key(cfg: CfgNode, key: str):
     for part in key.split("."):
         node = node[part]
     return node
+
+
+def check_tables(cfg, fail, choices=None, positive=(), non_negative=(), probabilities=()) -> None:
+    """Call ``fail(key, expected)`` for the first key outside its table's rule.
+
+    Args:
+        choices: {key: allowed values}; positive: keys > 0; non_negative: keys >= 0;
+        probabilities: keys in [0, 1].
+    """
+    for key, allowed in (choices or {}).items():
+        if get_key(cfg, key) not in allowed:
+            fail(key, "one of " + ", ".join(repr(c) for c in allowed))
+    for key in positive:
+        if not get_key(cfg, key) > 0:
+            fail(key, "a value > 0")
+    for key in non_negative:
+        if not get_key(cfg, key) >= 0:
+            fail(key, "a value >= 0")
+    for key in probabilities:
+        if not 0.0 <= get_key(cfg, key) <= 1.0:
+            fail(key, "a value in [0, 1]")

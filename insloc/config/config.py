@@ -10,7 +10,7 @@ import os
 import yaml
 from fvcore.common.config import CfgNode
 
-from .checks import ConfigError, get_key
+from .checks import ConfigError, check_tables, get_key
 from .defaults import _C
 from .validate_dense import validate_dense
 from .validate_detection import validate_detection_data, validate_detector
@@ -251,18 +251,7 @@ def validate_config(cfg: CfgNode) -> None:
     def fail(key, expected):
         raise ConfigError(f"{key} = {get_key(cfg, key)!r}: expected {expected}")
 
-    for key, choices in _CHOICES.items():
-        if get_key(cfg, key) not in choices:
-            fail(key, "one of " + ", ".join(repr(c) for c in choices))
-    for key in _POSITIVE:
-        if not get_key(cfg, key) > 0:
-            fail(key, "a value > 0")
-    for key in _NON_NEGATIVE:
-        if not get_key(cfg, key) >= 0:
-            fail(key, "a value >= 0")
-    for key in _PROBABILITIES:
-        if not 0.0 <= get_key(cfg, key) <= 1.0:
-            fail(key, "a value in [0, 1]")
+    check_tables(cfg, fail, _CHOICES, _POSITIVE, _NON_NEGATIVE, _PROBABILITIES)
     for key in _RANGES:
         value = get_key(cfg, key)
         if len(value) != 2 or not 0 < value[0] <= value[1]:

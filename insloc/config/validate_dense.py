@@ -2,7 +2,7 @@
 
 from fvcore.common.config import CfgNode
 
-from .checks import get_key
+from .checks import check_tables
 
 # ------------------------------------------------------------------ dense features and matching
 _DENSE_CHOICES = {
@@ -41,18 +41,8 @@ _DENSE_NON_NEGATIVE = (
 
 
 def validate_dense(cfg: CfgNode, fail) -> None:
-    for key, choices in _DENSE_CHOICES.items():
-        if get_key(cfg, key) not in choices:
-            fail(key, "one of " + ", ".join(repr(c) for c in choices))
-    for key in _DENSE_POSITIVE:
-        if not get_key(cfg, key) > 0:
-            fail(key, "a value > 0")
-    for key in _DENSE_NON_NEGATIVE:
-        if not get_key(cfg, key) >= 0:
-            fail(key, "a value >= 0")
-    for key in ("DENSE.ANCHORNET.AE_DROPOUT", "DENSE.WARP.COLOR_PROB"):
-        if not 0.0 <= get_key(cfg, key) <= 1.0:
-            fail(key, "a value in [0, 1]")
+    probabilities = ("DENSE.ANCHORNET.AE_DROPOUT", "DENSE.WARP.COLOR_PROB")
+    check_tables(cfg, fail, _DENSE_CHOICES, _DENSE_POSITIVE, _DENSE_NON_NEGATIVE, probabilities)
     if cfg.MODEL.META_ARCHITECTURE == "Dense" and len(cfg.DATASETS.TEST) > 1:
         fail("DATASETS.TEST", "one matching benchmark (a dataset root or warp:<folder>) or none")
     layers = list(cfg.DENSE.FEATURES.LAYERS)

@@ -2,7 +2,7 @@
 
 from fvcore.common.config import CfgNode
 
-from .checks import get_key
+from .checks import check_tables, get_key
 
 # ---------------------------------------------------------------------------------------------
 # Detection data (fine-tuning)
@@ -22,12 +22,7 @@ def validate_detection_data(cfg: CfgNode, fail) -> None:
     """Detection data keys: sizes, sampling, flip, and dataset names or COCO json paths."""
     from ..data.detection.catalog import is_dataset_name  # the catalog imports the data stack
 
-    for key, choices in _DETECTION_DATA_CHOICES.items():
-        if get_key(cfg, key) not in choices:
-            fail(key, "one of " + ", ".join(repr(c) for c in choices))
-    for key in _DETECTION_DATA_POSITIVE:
-        if not get_key(cfg, key) > 0:
-            fail(key, "a value > 0")
+    check_tables(cfg, fail, _DETECTION_DATA_CHOICES, _DETECTION_DATA_POSITIVE)
     if not cfg.INPUT.MIN_SIZE_TEST >= 0:
         fail("INPUT.MIN_SIZE_TEST", "a value >= 0 (0 keeps the original size)")
     sizes = cfg.INPUT.MIN_SIZE_TRAIN
