@@ -43,6 +43,10 @@ class DetectionTrainer(Trainer):
         "MODEL.ROI_HEADS.NUM_CLASSES",
     )
 
+    def __init__(self, cfg, resume: bool = False):
+        self._test_loaders = {}  # DATASETS.TEST name -> (loader, metadata)
+        super().__init__(cfg, resume)
+
     def build_model(self, cfg) -> nn.Module:
         # SyncBN layers become nn.SyncBatchNorm only under DDP on CUDA (PyTorch has no CPU
         # implementation); on the device already, before the optimizer takes the parameters.
@@ -73,7 +77,7 @@ class DetectionTrainer(Trainer):
             self.precise_bn(iteration)
         results = {}
         for name in cfg.DATASETS.TEST:
-            loader, metadata = build_detection_test_loader(cfg, name)
+            loader, metadata = self.test_loader(name)
             folder = os.path.join(self.output_dir, "inference", name)
             evaluator = build_evaluator(cfg, name, metadata, folder, records=loader.dataset.records)
             result = inference_on_dataset(self.model, loader, evaluator, self.device)
@@ -85,6 +89,13 @@ class DetectionTrainer(Trainer):
             logger.info(f"iter {iteration}: results in {self.output_dir}/results.json")
         comm.synchronize()
         return results
+
+    def test_loader(self, name: str):
+        """(loader, metadata) of test set ``name``, built once a run: its annotations are read at
+        the first evaluation, not at every one."""
+        if name not in self._test_loaders:
+            self._test_loaders[name] = build_detection_test_loader(self.cfg, name)
+        return self._test_loaders[name]
 
     def precise_bn(self, iteration: int) -> None:
         """Replace BN running statistics by their average over TEST.PRECISE_BN.NUM_ITER training
