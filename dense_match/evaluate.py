@@ -53,7 +53,8 @@ def match_pair(model, pair: dict, side: int, device, method="nn", temperature=0.
 
     Returns:
         dict: pred (K x 2, original target pixels), pred_resized (K x 2), src_valid (K bool),
-        sigma_at_pred (K, the target's sigma at each prediction, NaN without a sigma head),
+        sigma_at_pred (K, the pair's sigma: the mean of the source sigma at each keypoint and the
+        target sigma at its prediction; NaN without a sigma head),
         trg_sigma (h x w numpy or None).
     """
     src, trg = pair["src_image"], pair["trg_image"]
@@ -68,8 +69,11 @@ def match_pair(model, pair: dict, side: int, device, method="nn", temperature=0.
     )  # fmt: skip
     sig = np.full(len(kps), np.nan)
     if "sigma" in out:
+        # The pair's sigma, as in training: the mean of the source keypoint's and the prediction's.
         at = torch.nan_to_num(pred, nan=0.0)[None]
-        sig = sample_at(out["sigma"][1:2], at, (side, side))[0, :, 0].cpu().numpy()
+        sig_trg = sample_at(out["sigma"][1:2], at, (side, side))[0, :, 0]  # K
+        sig_src = sample_at(out["sigma"][0:1], kps[None], (side, side))[0, :, 0]  # K
+        sig = ((sig_src + sig_trg) / 2).cpu().numpy()
     pred = pred.cpu().numpy().astype(np.float64)
     return {
         "pred": _from_resized(pred, trg.shape[:2], side),
@@ -99,7 +103,8 @@ def evaluate_matching(
         side: DENSE.INPUT_SIZE; max_pairs: 0 = all.
     Returns:
         the PCK summary (``PCKMeter.summary``) plus dataset, norm, resize, average, method,
-        pairs_per_sec, bad_images and sigma_auc (ROC AUC of -sigma for correct@0.1, or None).
+        pairs_per_sec, bad_images and sigma_auc (ROC AUC of -sigma_at_pred for correct@0.1, or
+        None).
     """
     model.eval()
     meter = PCKMeter(alphas, protocol["average"])

@@ -5,7 +5,10 @@ Methods (``MATCHING.METHOD``):
 - "nn": the target location of highest cosine similarity with the source keypoint's descriptor;
 - "mutual_nn": the same, kept only when that target location's own nearest source location lies
   within one map cell of the keypoint; others are returned as NaN (a wrong transfer);
-- "soft_argmax": the softmax(similarity / temperature)-weighted mean of target location centres.
+- "soft_argmax": the softmax(similarity / temperature)-weighted mean of target location centres;
+- "identity": the point at the same relative position in the target, whatever the descriptors:
+  the floor a descriptor must beat (a random network's features score close to it, because
+  zero padding makes them encode position).
 
 With sigma weighting the logits are similarity / temperature - log sigma_target: each target
 location's evidence is divided by its inverse confidence (soft-argmax weights exp(s / T) / sigma;
@@ -19,7 +22,7 @@ from .heads.sampling import location_centres, sample_at
 
 __all__ = ["METHODS", "transfer_keypoints"]
 
-METHODS = ("nn", "mutual_nn", "soft_argmax")
+METHODS = ("nn", "mutual_nn", "soft_argmax", "identity")
 
 
 def transfer_keypoints(
@@ -47,6 +50,9 @@ def transfer_keypoints(
     """
     if method not in METHODS:
         raise ValueError(f"MATCHING.METHOD = {method!r}: expected one of {METHODS}")
+    if method == "identity":
+        scale = src_kps.new_tensor([trg_size[1] / src_size[1], trg_size[0] / src_size[0]])
+        return (src_kps.float() + 0.5) * scale - 0.5  # K x 2, pixel centres rescaled
     d, h, w = trg_desc.shape
     query = F.normalize(sample_at(src_desc[None], src_kps[None].float(), src_size)[0], dim=-1)
     targets = trg_desc.reshape(d, h * w)  # D x h'w'

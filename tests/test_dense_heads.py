@@ -69,6 +69,23 @@ def test_introspection_normaliser_integrates_to_one():
             assert torch.trapezoid(density, s).item() == pytest.approx(1.0, abs=1e-3)
 
 
+def test_introspection_sigma_is_bounded_and_leaves_the_descriptors_a_gradient():
+    head = Introspection(8, dim=4, min_sigma=0.01, max_sigma=100.0)
+    torch.nn.init.constant_(head.sigma.weight, 1.0)
+    torch.nn.init.zeros_(head.sigma.bias)
+    for scale in (-1e4, 0.0, 1e4):  # features that would send an unbounded sigma anywhere
+        sigma = head(torch.full((1, 8, 3, 3), scale))["sigma"]
+        assert (sigma >= 0.01 * (1 - 1e-5)).all() and (sigma <= 100.0 * (1 + 1e-5)).all()
+    assert head(torch.zeros(1, 8, 1, 1))["sigma"].item() == pytest.approx(1.0)  # log-midpoint
+    # At the largest sigma a positive's score still gets a gradient of 1 / MAX_SIGMA, where an
+    # unbounded sigma (thousands under SGD) leaves the loss at log 2 and the descriptors stuck.
+    score = torch.tensor([0.3], requires_grad=True)
+    introspection_nll(score, torch.tensor([100.0]), positive=True).sum().backward()
+    assert score.grad.item() == pytest.approx(-1 / 100.0)
+    nll = introspection_nll(torch.tensor([0.3]), torch.tensor([1e4]), positive=True)
+    assert nll.item() == pytest.approx(np.log(2.0), abs=1e-3)
+
+
 def _train(model, batch, steps):
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     losses = []

@@ -54,6 +54,14 @@ def test_position_descriptor_recovers_a_homography():
     assert np.abs(pred.numpy() - warp.forward(kps)).max() <= 1.0
 
 
+def test_identity_transfer_keeps_the_relative_position():
+    desc = torch.randn(4, 3, 5)  # ignored
+    kps = torch.tensor([[0.0, 0.0], [9.0, 4.0], [4.5, 2.0]])  # in a 5 x 10 (h x w) image
+    pred = transfer_keypoints(desc, desc, kps, (5, 10), (10, 40), method="identity")
+    # pixel centres: x' = (x + 0.5) * 40 / 10 - 0.5, y' = (y + 0.5) * 10 / 5 - 0.5
+    np.testing.assert_allclose(pred.numpy(), [[1.5, 0.5], [37.5, 8.5], [19.5, 4.5]])
+
+
 def test_sigma_weighting_prefers_confident_locations():
     src = descriptor_map(lambda p: p)
     trg = src.clone()

@@ -15,6 +15,8 @@ NUM_POINTS x NUM_POINTS scores are computed and, per positive, the NUM_HARD_NEGA
 negatives kept.
 """
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -56,7 +58,8 @@ class Introspection(nn.Module):
         pos_dist, neg_dist: positive / negative distance thresholds in warped-image pixels.
         num_hard_negatives: negatives kept per positive.
         margin: negatives cost max(0, s - margin).
-        min_sigma: added to the softplus so that sigma > 0.
+        min_sigma, max_sigma: bounds of sigma, which is log-uniform between them:
+            sigma = exp(log min + (log max - log min) sigmoid(z)).
     """
 
     TRAIN_DATA = "warp_pairs"
@@ -70,6 +73,7 @@ class Introspection(nn.Module):
         num_hard_negatives: int = 30,
         margin: float = 0.5,
         min_sigma: float = 0.01,
+        max_sigma: float = 100.0,
     ):
         super().__init__()
         self.phi = nn.Conv2d(in_channels, dim, kernel_size=1)
@@ -78,7 +82,7 @@ class Introspection(nn.Module):
         self.neg_dist = neg_dist
         self.num_hard_negatives = num_hard_negatives
         self.margin = margin
-        self.min_sigma = min_sigma
+        self.log_sigma_range = (math.log(min_sigma), math.log(max_sigma))
 
     @classmethod
     def from_config(cls, cfg, in_channels: int) -> "Introspection":
@@ -91,12 +95,17 @@ class Introspection(nn.Module):
             num_hard_negatives=c.NUM_HARD_NEGATIVES,
             margin=c.MARGIN,
             min_sigma=c.MIN_SIGMA,
+            max_sigma=c.MAX_SIGMA,
         )
 
     def forward(self, features: torch.Tensor) -> dict:
         """Args: features: N x C x h x w. Returns: desc N x dim x h x w, sigma N x 1 x h x w."""
         desc = F.normalize(self.phi(features), dim=1)  # N x dim x h x w
-        sigma = F.softplus(self.sigma(features)) + self.min_sigma  # N x 1 x h x w
+        # Bounded above: from a random start, SGD otherwise drives sigma to thousands within tens
+        # of iterations, where -log p tends to log 2 for every pair whatever its score and the
+        # descriptors get no gradient (1 / sigma) to leave that state.
+        lo, hi = self.log_sigma_range
+        sigma = torch.exp(lo + (hi - lo) * torch.sigmoid(self.sigma(features)))  # N x 1 x h x w
         return {"desc": desc, "sigma": sigma}
 
     def losses(self, extract, batch: dict) -> dict:

@@ -51,8 +51,11 @@ def add_dense_config(_C: CN) -> None:
     # Negatives cost max(0, s - MARGIN) in the likelihood's exponent (ours: the paper leaves it
     # out).
     _C.DENSE.INTROSPECTION.MARGIN = 0.5
-    # Smallest inverse confidence sigma (added to the softplus output, keeps 1 / sigma finite).
+    # Bounds of the inverse confidence sigma, log-uniform between them through a sigmoid (ours: an
+    # unbounded sigma runs away to ~1000 under SGD from a random start, where the loss is log 2
+    # whatever the descriptors).
     _C.DENSE.INTROSPECTION.MIN_SIGMA = 0.01
+    _C.DENSE.INTROSPECTION.MAX_SIGMA = 100.0
 
     _C.DENSE.ANCHORNET = CN()
     # Classes with anchor filters (the training set's image-level classes) and filters per class K.
@@ -82,7 +85,7 @@ def add_dense_config(_C: CN) -> None:
 
     _C.MATCHING = CN()
     # Keypoint transfer: "nn" (nearest neighbour on cosine similarity), "mutual_nn" (non-mutual
-    # matches count as wrong) or "soft_argmax".
+    # matches count as wrong), "soft_argmax", or "identity" (same relative position: the floor).
     _C.MATCHING.METHOD = "nn"
     # Soft-argmax temperature on cosine similarities.
     _C.MATCHING.TEMPERATURE = 0.02

@@ -8,7 +8,7 @@ from .checks import check_tables
 _DENSE_CHOICES = {
     "MODEL.RESNETS.RES5_DILATION": (1, 2),
     "DENSE.HEAD": ("Introspection", "AnchorNet", ""),
-    "MATCHING.METHOD": ("nn", "mutual_nn", "soft_argmax"),
+    "MATCHING.METHOD": ("nn", "mutual_nn", "soft_argmax", "identity"),
     "MATCHING.PCK_NORM": ("default", "image", "bbox", "kps", "kps_padded"),
     "MATCHING.PCK_RESIZE": ("default", "original", "resized"),
     "MATCHING.PCK_AVERAGE": ("default", "per_image", "per_keypoint"),
@@ -51,6 +51,8 @@ def validate_dense(cfg: CfgNode, fail) -> None:
         fail("DENSE.FEATURES.LAYERS", f"distinct names among {stages}")
     if cfg.DENSE.INTROSPECTION.NEG_DIST <= cfg.DENSE.INTROSPECTION.POS_DIST:
         fail("DENSE.INTROSPECTION.NEG_DIST", "a distance above DENSE.INTROSPECTION.POS_DIST")
+    if cfg.DENSE.INTROSPECTION.MAX_SIGMA <= cfg.DENSE.INTROSPECTION.MIN_SIGMA:
+        fail("DENSE.INTROSPECTION.MAX_SIGMA", "a bound above DENSE.INTROSPECTION.MIN_SIGMA")
     if len(cfg.DENSE.ANCHORNET.LOSS_WEIGHTS) != 4 or min(cfg.DENSE.ANCHORNET.LOSS_WEIGHTS) < 0:
         fail("DENSE.ANCHORNET.LOSS_WEIGHTS", "four non-negative weights")
     if cfg.DENSE.WARP.TPS_GRID < 2:
