@@ -3,15 +3,17 @@
 insloc checkpoint, on PF-WILLOW and on synthetic warps of a real image folder.
 
     python benchmarks/bench_matching.py [--willow ../shared/data/PF-WILLOW] [--warp-folder DIR]
-        [--train-images DIR] [--coco-json FILE] [--checkpoint insloc.pth] [--iters 100] [--size 96]
+        [--train-images DIR] [--coco-json FILE] [--checkpoint insloc.pth] [--iters 400] [--size 96]
 
-Rows: the untrained introspection network (random features), a short introspection training on
-warps of --train-images, a short AnchorNet training on the image-level labels of --coco-json,
-and --checkpoint (an insloc pretraining checkpoint or torchvision ResNet-50 state dict, res4
-features) when given. Columns: PCK@0.05/0.1/0.15 under each dataset's default protocol (named in
-the table), evaluation pairs/s, and the ROC AUC of -sigma for correct@0.1 matches (introspection).
-Networks are ResNet-50 blocks at --width channels so that the run fits 2 CPU cores in ~15 minutes;
-the figures show the direction of the effects, not the papers' numbers.
+Rows: the position prior (identity transfer: each keypoint to the same relative position, the
+floor), the untrained introspection network (random features), a short introspection training
+on warps of --train-images, a short AnchorNet training on the image-level labels of --coco-json,
+and, with --checkpoint (an insloc pretraining checkpoint), its res4 features next to the same
+trunk at random init. Each row is matched with every --methods. Columns: PCK@0.05/0.1/0.15 under
+each dataset's default protocol (named under the table), evaluation pairs/s, and the ROC AUC of
+-sigma (the pair's) for correct@0.1 matches (introspection). Networks are ResNet-50 blocks at
+--width channels so that the run fits 2 CPU cores in ~15 minutes; the figures show the direction
+of the effects, not the papers' numbers.
 """
 
 import argparse
@@ -21,6 +23,7 @@ import tempfile
 import time
 
 import torch
+import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -30,6 +33,7 @@ from dense_match.evaluate import evaluate_matching, resolve_protocol  # noqa: E4
 from dense_match.model import build_dense_model  # noqa: E402
 from dense_match.trainer import DenseTrainer  # noqa: E402
 from insloc.config import load_config  # noqa: E402
+from insloc.engine.checkpoint import load_checkpoint  # noqa: E402
 
 
 def _default_warp_folder() -> str:
@@ -39,6 +43,20 @@ def _default_warp_folder() -> str:
         return skimage.data.data_dir
     except ImportError:
         return ""
+
+
+def _checkpoint_trunk(path: str) -> list:
+    """The MODEL.RESNETS depth and width overrides of an insloc pretraining checkpoint's trunk."""
+    ckpt = load_checkpoint(path)
+    if not isinstance(ckpt, dict) or "config" not in ckpt:
+        raise SystemExit(f"error: --checkpoint {path!r}: not an insloc checkpoint (no 'config')")
+    resnets = yaml.safe_load(ckpt["config"])["MODEL"]["RESNETS"]
+    return [
+        "MODEL.RESNETS.DEPTH",
+        str(resnets["DEPTH"]),
+        "MODEL.RESNETS.WIDTH",
+        str(resnets["WIDTH"]),
+    ]
 
 
 def main() -> int:
@@ -53,8 +71,10 @@ def main() -> int:
         "--coco-json",
         default=os.path.join(data, "coco128", "annotations", "instances_train2017.json"),
     )
-    p.add_argument("--checkpoint", default="", help="insloc pretraining checkpoint (R50 trunk)")
-    p.add_argument("--iters", type=int, default=100, help="training iterations of each head")
+    p.add_argument("--checkpoint", default="", help="insloc pretraining checkpoint (ResNet trunk)")
+    p.add_argument("--iters", type=int, default=400, help="training iterations of each head")
+    p.add_argument("--intro-lr", type=float, default=0.2, help="introspection SOLVER.BASE_LR")
+    p.add_argument("--methods", nargs="+", default=["nn", "soft_argmax"], help="MATCHING.METHOD")
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--size", type=int, default=96, help="DENSE.INPUT_SIZE")
     p.add_argument("--width", type=int, default=16, help="ResNet-50 width (64: the real one)")
@@ -74,21 +94,31 @@ def main() -> int:
     ]  # fmt: skip
     # NEG_DIST stays 30 px: with the stride fixed at 16 it is the papers' ~2 map cells at any size.
     intro = ["DENSE.INTROSPECTION.NUM_POINTS", "300", "DATASETS.DENSE_TRAIN", args.train_images]
+    intro += ["SOLVER.BASE_LR", str(args.intro_lr)]
     anchor = ["DENSE.ANCHORNET.NUM_CLASSES", "80", "DENSE.ANCHORNET.NUM_FILTERS", "4"]
     anchor += ["DATASETS.DENSE_TRAIN", args.coco_json, "DENSE.FEATURES.REDUCE_DIM", "64"]
     anchor += ["DATASETS.IMAGE_ROOT", args.train_images]
+    intro_recipe, anchor_recipe = "introspection_R50_dilated.yaml", "anchornet_R50_hypercolumn.yaml"
+    # (name, recipe, overrides, how: None = as built, "train", or a weights file, methods)
     rows = [
-        ("random (untrained introspection net)", "introspection_R50_dilated.yaml", intro, None),
-        (
-            f"introspection, {args.iters} iterations",
-            "introspection_R50_dilated.yaml",
-            intro,
-            "train",
-        ),
-        (f"AnchorNet, {args.iters} iterations", "anchornet_R50_hypercolumn.yaml", anchor, "train"),
+        ("position prior (identity transfer)", intro_recipe, intro, None, ["identity"]),
+        ("random (untrained introspection net)", intro_recipe, intro, None, args.methods),
+        (f"introspection, {args.iters} iterations", intro_recipe, intro, "train", args.methods),
+        (f"AnchorNet, {args.iters} iterations", anchor_recipe, anchor, "train", args.methods),
     ]
     if args.checkpoint:
-        rows.append(("insloc checkpoint, res4", "eval_R50_res4.yaml", [], args.checkpoint))
+        trunk = _checkpoint_trunk(args.checkpoint)
+        name = f"R{trunk[1]} width {trunk[3]}, res4"
+        rows.append((f"random {name}", "eval_R50_res4.yaml", trunk, None, args.methods))
+        rows.append(
+            (
+                f"insloc checkpoint {name}",
+                "eval_R50_res4.yaml",
+                trunk,
+                args.checkpoint,
+                args.methods,
+            )
+        )
     datasets = [("PF-WILLOW", args.willow)]
     if args.warp_folder:
         datasets.append(
@@ -100,7 +130,7 @@ def main() -> int:
     print(f"input {args.size}x{args.size}, ResNet-50 width {args.width}, batch {args.batch}, "
           f"{torch.get_num_threads()} threads")  # fmt: skip
     results = []
-    for name, recipe, extra, how in rows:
+    for name, recipe, extra, how, methods in rows:
         cfg = load_config(os.path.join(ROOT, "configs", "matching", recipe), common + extra)
         if how == "train":
             t0 = time.perf_counter()
@@ -128,12 +158,14 @@ def main() -> int:
                 ds.records = ds.records[:: max(1, len(ds) // args.willow_pairs)][
                     : args.willow_pairs
                 ]
-            r = evaluate_matching(model, ds, resolve_protocol(cfg, ds.name), side=args.size)
-            results.append((name, dname, r))
-            print(f"  {name} on {dname}: PCK@0.1 {r['pck@0.1']:.1f}", flush=True)
+            for method in methods:
+                protocol = resolve_protocol(cfg, ds.name)
+                r = evaluate_matching(model, ds, protocol, side=args.size, method=method)
+                results.append((name, dname, r))
+                print(f"  {name} on {dname}, {method}: PCK@0.1 {r['pck@0.1']:.1f}", flush=True)
 
     print()
-    header = f"{'features':<38}{'dataset':<26}" + "".join(
+    header = f"{'features':<38}{'dataset':<26}{'match':<12}" + "".join(
         f"{c:>8}" for c in ("PCK@.05", "PCK@.1", "PCK@.15", "pairs/s", "AUC")
     )
     print(header)
@@ -141,7 +173,7 @@ def main() -> int:
     for name, dname, r in results:
         auc = f"{r['sigma_auc']:.3f}" if r["sigma_auc"] is not None else "-"
         print(
-            f"{name:<38}{dname:<26}{r['pck@0.05']:>8.1f}{r['pck@0.1']:>8.1f}{r['pck@0.15']:>8.1f}"
+            f"{name:<38}{dname:<26}{r['method']:<12}{r['pck@0.05']:>8.1f}{r['pck@0.1']:>8.1f}{r['pck@0.15']:>8.1f}"
             f"{r['pairs_per_sec']:>8.2f}{auc:>8}"
         )
     seen = {}
