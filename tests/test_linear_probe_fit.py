@@ -24,7 +24,8 @@ def test_separable_features_of_tiny_scale_still_near_100(backend, scale, offset)
     x, y = blobs([60] * 4)
     tx, ty = blobs([60] * 4, seed=0)
     tx = tx + np.random.default_rng(1).normal(0, 0.5, tx.shape)
-    result = fit_probe(offset + scale * x, y, offset + scale * tx, ty, backend=backend)
+    opts = dict(backend=backend, cs=(0.01, 1.0))
+    result = fit_probe(offset + scale * x, y, offset + scale * tx, ty, **opts)
     assert result["accuracy"] >= 0.97
 
 
@@ -53,8 +54,9 @@ def test_balanced_probe_beats_the_majority_class_on_imbalanced_classes(backend):
     # weighting the classes and choosing C by mean per-class accuracy recovers the small ones
     x, y = blobs([150, 6, 6, 6, 6, 6], spread=0.3, seed=4)
     tx, ty = blobs([20] * 6, spread=0.3, seed=4)
-    plain = fit_probe(x, y, tx, ty, backend=backend)
-    balanced = fit_probe(x, y, tx, ty, backend=backend, balanced=True)
+    opts = dict(backend=backend, cs=(0.01, 0.1, 1.0))
+    plain = fit_probe(x, y, tx, ty, **opts)
+    balanced = fit_probe(x, y, tx, ty, balanced=True, **opts)
     assert plain["mean_class_accuracy"] < 0.22
     assert balanced["mean_class_accuracy"] >= plain["mean_class_accuracy"] + 0.1
     assert balanced["mean_class_accuracy"] > 1.5 / 6
