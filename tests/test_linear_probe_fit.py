@@ -47,14 +47,14 @@ def test_held_out_split_holds_out_one_of_every_class_with_two():
     assert len(np.intersect1d(fit, held)) == 0 and len(fit) + len(held) == len(labels)
 
 
-@pytest.mark.parametrize("backend", ["sklearn", "torch"])
-def test_balanced_probe_beats_the_majority_class_on_imbalanced_classes(backend):
+@pytest.mark.parametrize("probe,backend", [("logreg", "sklearn"), ("logreg", "torch"), ("sgd", "")])
+def test_balanced_probe_beats_the_majority_class_on_imbalanced_classes(probe, backend):
     # one class with most of the examples, five with a handful, weakly informative features: the
     # plain probe predicts the majority class (mean per-class accuracy at chance, 1 / 6);
     # weighting the classes and choosing C by mean per-class accuracy recovers the small ones
     x, y = blobs([150, 6, 6, 6, 6, 6], spread=0.3, seed=4)
     tx, ty = blobs([20] * 6, spread=0.3, seed=4)
-    opts = dict(backend=backend, cs=(0.01, 0.1, 1.0))
+    opts = dict(probe=probe, backend=backend or "sklearn", cs=(0.01, 0.1, 1.0))
     plain = fit_probe(x, y, tx, ty, **opts)
     balanced = fit_probe(x, y, tx, ty, balanced=True, **opts)
     assert plain["mean_class_accuracy"] < 0.22

@@ -120,10 +120,14 @@ def _logreg_torch(x, y, c: float, seed: int, num_classes: int, weights=None):
     return lambda z: linear(torch.from_numpy(z).float()).argmax(1).numpy()
 
 
-def _train_head(head: nn.Module, x, y, *, epochs: int, lr: float, weight_decay: float, seed: int):
-    """Mini-batch SGD (momentum 0.9, cosine lr) of ``head`` on features ``x``; returns predict."""
+def _train_head(
+    head: nn.Module, x, y, *, epochs: int, lr: float, weight_decay: float, seed: int, weights=None
+):
+    """Mini-batch SGD (momentum 0.9, cosine lr) of ``head`` on features ``x``, the cross-entropy
+    weighted per class by ``weights`` (K, or None); returns predict."""
     torch.manual_seed(seed)
     xt, yt = torch.from_numpy(x).float(), torch.from_numpy(y).long()
+    wt = None if weights is None else torch.from_numpy(weights).float()
     opt = torch.optim.SGD(head.parameters(), lr=lr, momentum=0.9, weight_decay=weight_decay)
     steps_per_epoch = max(1, int(np.ceil(len(x) / 256)))
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs * steps_per_epoch)
@@ -135,7 +139,7 @@ def _train_head(head: nn.Module, x, y, *, epochs: int, lr: float, weight_decay: 
             idx = order[i * 256 : (i + 1) * 256]
             if len(idx) < 2 and any(isinstance(m, nn.BatchNorm1d) for m in head.modules()):
                 continue
-            loss = nn.functional.cross_entropy(head(xt[idx]), yt[idx])
+            loss = nn.functional.cross_entropy(head(xt[idx]), yt[idx], weight=wt)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -186,8 +190,8 @@ def fit_probe(
             all of it), "sgd" (linear head by SGD) or "mlp" (RotNet's non-linear probe by SGD).
         cs: the inverse regularisation strengths swept by "logreg".
         held_out_fraction: share of each training class held out for the sweep.
-        balanced: weight every class equally in the loss ("logreg") and choose C by mean
-            per-class held-out accuracy rather than top-1 (for imbalanced sets).
+        balanced: weight every class equally in the loss (every probe) and, for "logreg",
+            choose C by mean per-class held-out accuracy rather than top-1 (imbalanced sets).
         backend: "sklearn" or "torch" L-BFGS for "logreg".
         epochs, lr, weight_decay: the SGD probes' schedule.
         seed: every random draw of the probe.
@@ -224,8 +228,16 @@ def fit_probe(
             head = nn.Linear(train_x.shape[1], num_classes)
         else:
             head = mlp_probe(train_x.shape[1], num_classes)
+        weights = _class_weights(train_y, num_classes) if balanced else None
         predict = _train_head(
-            head, train_x, train_y, epochs=epochs, lr=lr, weight_decay=weight_decay, seed=seed
+            head,
+            train_x,
+            train_y,
+            epochs=epochs,
+            lr=lr,
+            weight_decay=weight_decay,
+            seed=seed,
+            weights=weights,
         )
         extra = {}
     test_pred = predict(test_x)
