@@ -260,6 +260,9 @@ def test_linear_eval_tool_writes_table_json_and_plot(tmp_path, capsys):
     assert tool.main(args[:4] + ["--layers", "block7"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("error: unknown layer 'block7'") and len(err) == 2
+    balanced = ["--layers", "pre-logits", "--resize", "32", "--crop", "32", "--balanced"]
+    assert tool.main(args[:4] + balanced) == 0
+    assert "logreg probe, test mean class accuracy (%)" in capsys.readouterr().out
 
 
 def test_make_crops_from_a_coco_json(tmp_path, capsys):

@@ -53,6 +53,12 @@ def parse_args(argv=None):
         default="sklearn",
         help="L-BFGS of the logistic regression",
     )
+    p.add_argument(
+        "--balanced",
+        action="store_true",
+        help="imbalanced classes: weight classes equally, choose C and report by mean per-class "
+        "accuracy",
+    )
     p.add_argument("--grid", type=int, default=1, help="pool each map to GRID x GRID cells")
     p.add_argument("--resize", type=int, default=0, help="shorter side before the crop (0: keep)")
     p.add_argument("--crop", type=int, default=0, help="centre crop side (0: none)")
@@ -112,13 +118,15 @@ def main(argv=None) -> int:
                 device=torch.device(args.device),
                 probe=args.probe,
                 backend=args.backend,
+                balanced=args.balanced,
                 seed=args.seed,
             )
     except (FileNotFoundError, FileExistsError, ValueError, ConfigError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(f"\n{args.probe} probe, test accuracy (%) on {test.description}:")
-    print(format_table(results))
+    metric = "mean_class_accuracy" if args.balanced else "accuracy"
+    print(f"\n{args.probe} probe, test {metric.replace('_', ' ')} (%) on {test.description}:")
+    print(format_table(results, metric))
     if args.output:
         os.makedirs(args.output, exist_ok=True)
         meta = {k: v for k, v in vars(args).items()}

@@ -299,7 +299,11 @@ def validate_config(cfg: CfgNode) -> None:
             "iterations > 0, or 0 with SOLVER.CHECKPOINT_PERIOD_EPOCHS > 0",
         )
     if cfg.DATASETS.PRETRAIN == "":
-        fail("DATASETS.PRETRAIN", "a folder, a COCO json, a .txt list of paths, or 'synthetic'")
+        fail(
+            "DATASETS.PRETRAIN",
+            "a folder, a COCO json, a .txt list of paths, a CIFAR-10 or STL-10 folder, "
+            "or 'synthetic'",
+        )
     if cfg.MODEL.META_ARCHITECTURE in PRETEXT_METHODS:
         validate_pretext(cfg, fail)
     if cfg.SOLVER.LR_SCHEDULER_NAME == "WarmupMultiStepLR":

@@ -158,7 +158,8 @@ _C.INPUT.BOX_AUG.KEY_FEATURES = []
 # ---------------------------------------------------------------------------------------------
 _C.DATASETS = CN()
 # Unlabelled images: a folder (searched recursively), a COCO json, a .txt list of paths,
-# or "synthetic" (insloc.data.synthetic scenes).
+# CIFAR-10's cifar-10-batches-py folder (data_batch_1..5), STL-10's stl10_binary folder
+# (unlabeled_X.bin + train_X.bin) or one *_X.bin file, or "synthetic" (insloc.data.synthetic).
 _C.DATASETS.PRETRAIN = "synthetic"
 # Root that relative paths in a COCO json or a .txt list are resolved against ("" = the file's dir).
 _C.DATASETS.IMAGE_ROOT = ""

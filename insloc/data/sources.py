@@ -1,4 +1,5 @@
-"""Unlabelled image sources for pretraining: a folder tree, a COCO json, a .txt list, or synthetic.
+"""Unlabelled image sources for pretraining: a folder tree, a COCO json, a .txt list, CIFAR-10's
+python batches or STL-10's binary files (``packed_sources``), or synthetic.
 
 Listing never opens an image (ImageNet has 1.28M files): sizes are read from headers when a sample
 needs them and broken files surface later as :class:`~insloc.data.image_io.BadImageError`.
@@ -176,7 +177,8 @@ def build_image_source(spec: str, image_root: str = "", synthetic=None) -> Image
     """The source named by ``spec``.
 
     Args:
-        spec: ``"synthetic"``, a folder, a COCO ``.json`` or a ``.txt`` list of paths.
+        spec: ``"synthetic"``, a folder, a COCO ``.json``, a ``.txt`` list of paths, CIFAR-10's
+            ``cifar-10-batches-py`` folder, STL-10's ``stl10_binary`` folder or ``*_X.bin`` file.
         image_root: root for the relative paths of a json or list ("" = the file's folder).
         synthetic: dict(num_images, image_size, seed) for ``"synthetic"``.
     Raises:
@@ -189,6 +191,10 @@ def build_image_source(spec: str, image_root: str = "", synthetic=None) -> Image
         return SyntheticSource(**options)
     if not os.path.exists(spec):
         raise FileNotFoundError(f"image source {spec!r} does not exist")
+    from .packed_sources import PackedImageSource, packed_layout  # it subclasses ImageSource
+
+    if packed_layout(spec):
+        return PackedImageSource(spec)
     if os.path.isdir(spec):
         return FileImageSource.from_folder(spec)
     ext = os.path.splitext(spec)[1].lower()
@@ -197,8 +203,8 @@ def build_image_source(spec: str, image_root: str = "", synthetic=None) -> Image
     if ext == ".txt":
         return FileImageSource.from_list(spec, image_root)
     raise ValueError(
-        f"image source {spec!r}: expected a folder, a COCO .json, a .txt list of paths "
-        f"or 'synthetic'"
+        f"image source {spec!r}: expected a folder, a COCO .json, a .txt list of paths, "
+        f"CIFAR-10's cifar-10-batches-py folder, an STL-10 *_X.bin file or 'synthetic'"
     )
 
 

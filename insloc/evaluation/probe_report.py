@@ -12,8 +12,9 @@ from ..engine.checkpoint import atomic_write_text
 __all__ = ["format_table", "plot_accuracy_by_layer", "save_json"]
 
 
-def format_table(results: dict) -> str:
-    """Rows: layers (in first-seen order); columns: checkpoints; cells: test accuracy in %."""
+def format_table(results: dict, metric: str = "accuracy") -> str:
+    """Rows: layers (in first-seen order); columns: checkpoints; cells: ``metric`` in %
+    ("accuracy": top-1, or "mean_class_accuracy")."""
     names = list(results)
     layers = []
     for per_layer in results.values():
@@ -25,7 +26,7 @@ def format_table(results: dict) -> str:
         cells = []
         for n, c in zip(names, cols):
             r = results[n].get(layer)
-            cells.append(("-" if r is None else f"{100 * r['accuracy']:.1f}").rjust(c))
+            cells.append(("-" if r is None else f"{100 * r[metric]:.1f}").rjust(c))
         lines.append("  ".join([layer.ljust(width)] + cells))
     return "\n".join(lines)
 
