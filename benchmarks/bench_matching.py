@@ -101,7 +101,7 @@ def main() -> int:
     intro_recipe, anchor_recipe = "introspection_R50_dilated.yaml", "anchornet_R50_hypercolumn.yaml"
     # (name, recipe, overrides, how: None = as built, "train", or a weights file, methods)
     rows = [
-        ("position prior (identity transfer)", intro_recipe, intro, None, ["identity"]),
+        ("position prior (identity transfer)", "eval_R50_res4.yaml", [], None, ["identity"]),
         ("random (untrained introspection net)", intro_recipe, intro, None, args.methods),
         (f"introspection, {args.iters} iterations", intro_recipe, intro, "train", args.methods),
         (f"AnchorNet, {args.iters} iterations", anchor_recipe, anchor, "train", args.methods),
