@@ -83,7 +83,6 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=1, help="torch threads (cores are shared)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
     common = [
         "MODEL.DEVICE", "cpu", "MODEL.RESNETS.WIDTH", str(args.width),
         "DENSE.INPUT_SIZE", str(args.size), "SOLVER.IMS_PER_BATCH", str(args.batch),
@@ -131,6 +130,7 @@ def main() -> int:
           f"{torch.get_num_threads()} threads")  # fmt: skip
     results = []
     for name, recipe, extra, how, methods in rows:
+        torch.manual_seed(0)  # every row's random init is the same draw, whatever rows precede it
         cfg = load_config(os.path.join(ROOT, "configs", "matching", recipe), common + extra)
         if how == "train":
             t0 = time.perf_counter()
