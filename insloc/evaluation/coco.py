@@ -19,7 +19,6 @@ from pycocotools.cocoeval import COCOeval
 
 from .coco_format import (
     dataset_category_ids,
-    prediction_from_output,
     predictions_to_coco_results,
     records_to_coco_dict,
     write_coco_results,
@@ -57,10 +56,6 @@ class COCOEvaluator(DatasetEvaluator):
                 f"ground truth (categories {sorted(known)})"
             )
         self.reset()
-
-    def process(self, inputs: list, outputs: list) -> None:
-        for sample, output in zip(inputs, outputs):
-            self._predictions.append(prediction_from_output(sample, output))
 
     def evaluate(self) -> dict:
         predictions = self.gather()

@@ -15,6 +15,8 @@ from torch.nn.parallel import DistributedDataParallel
 from insloc.engine.trainer import to_device
 from insloc.utils import comm
 
+from .coco_format import prediction_from_output
+
 logger = logging.getLogger("insloc.evaluation")
 
 # Progress is logged at most this often, and the first iterations are left out of the time per image
@@ -26,9 +28,9 @@ WARMUP_ITERS = 5
 class DatasetEvaluator:
     """Accumulates a model's outputs over a dataset and scores them.
 
-    Subclasses keep per-image predictions (picklable dicts with an "image_id") in
-    ``self._predictions`` and score the list that :meth:`gather` returns; ``evaluate`` is called
-    in every process (it holds a collective).
+    ``process`` keeps each image's compact prediction (``prediction_from_output``: picklable,
+    with an "image_id") in ``self._predictions``; subclasses score the list that :meth:`gather`
+    returns in ``evaluate``, which is called in every process (it holds a collective).
     """
 
     def reset(self) -> None:
@@ -43,7 +45,8 @@ class DatasetEvaluator:
             outputs: the model's output for each, ``{"boxes": N x 4, "scores": N, "classes": N,
                 "masks": N x height x width (optional)}``.
         """
-        raise NotImplementedError
+        for sample, output in zip(inputs, outputs):
+            self._predictions.append(prediction_from_output(sample, output))
 
     def evaluate(self) -> dict:
         """Scores on rank 0: ``{task: {metric: value}}``; ``{}`` on other ranks."""

@@ -27,7 +27,6 @@ import numpy as np
 from .coco_format import (
     dataset_category_ids,
     plain_image_id,
-    prediction_from_output,
     predictions_to_coco_results,
     write_coco_results,
 )
@@ -62,10 +61,6 @@ class PascalVOCDetectionEvaluator(DatasetEvaluator):
         self.output_dir = output_dir
         self.image_ids, self.ground_truth = _ground_truth_by_class(records, len(self.class_names))
         self.reset()
-
-    def process(self, inputs: list, outputs: list) -> None:
-        for sample, output in zip(inputs, outputs):
-            self._predictions.append(prediction_from_output(sample, output))
 
     def evaluate(self) -> dict:
         predictions = self.gather()
