@@ -112,6 +112,23 @@ def collate_samples(samples: list) -> dict:
     return batch
 
 
+def process_batch(cfg, rank: int = None, world_size: int = None) -> tuple:
+    """(rank, world_size, this process's share of SOLVER.IMS_PER_BATCH), rank and world size
+    defaulting to this process's (see insloc.utils.comm).
+
+    Raises:
+        ValueError: SOLVER.IMS_PER_BATCH does not divide among the processes.
+    """
+    rank = comm.get_rank() if rank is None else rank
+    world_size = comm.get_world_size() if world_size is None else world_size
+    total = cfg.SOLVER.IMS_PER_BATCH
+    if total % world_size:
+        raise ValueError(
+            f"SOLVER.IMS_PER_BATCH = {total} is not divisible by the {world_size} processes"
+        )
+    return rank, world_size, total // world_size
+
+
 def build_pretrain_loader(
     cfg, dataset, start_iter: int = 0, rank: int = None, world_size: int = None, log_dir: str = ""
 ) -> torch.utils.data.DataLoader:
@@ -126,16 +143,10 @@ def build_pretrain_loader(
     Returns:
         a DataLoader yielding collated dicts of the dataset's samples.
     """
-    rank = comm.get_rank() if rank is None else rank
-    world_size = comm.get_world_size() if world_size is None else world_size
-    total = cfg.SOLVER.IMS_PER_BATCH
-    if total % world_size:
-        raise ValueError(
-            f"SOLVER.IMS_PER_BATCH = {total} is not divisible by the {world_size} processes"
-        )
+    rank, world_size, batch = process_batch(cfg, rank, world_size)
     sampler = PretrainBatchSampler(
         len(dataset),
-        total // world_size,
+        batch,
         seed=cfg.SEED,
         rank=rank,
         world_size=world_size,

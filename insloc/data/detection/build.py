@@ -5,7 +5,7 @@ import logging
 import torch
 
 from ...utils import comm
-from ..build import worker_options
+from ..build import process_batch, worker_options
 from ..samplers import PretrainBatchSampler
 from .catalog import get_detection_dataset
 from .dataset import DetectionTestDataset, DetectionTrainDataset
@@ -108,20 +108,14 @@ def build_detection_train_loader(
         a DataLoader yielding lists of SOLVER.IMS_PER_BATCH / world_size training samples; its
         ``dataset`` has ``metadata``.
     """
-    rank = comm.get_rank() if rank is None else rank
-    world_size = comm.get_world_size() if world_size is None else world_size
-    total = cfg.SOLVER.IMS_PER_BATCH
-    if total % world_size:
-        raise ValueError(
-            f"SOLVER.IMS_PER_BATCH = {total} is not divisible by the {world_size} processes"
-        )
+    rank, world_size, batch = process_batch(cfg, rank, world_size)
     if dataset is None:
         dataset = build_detection_train_dataset(cfg)
     args = dict(seed=cfg.SEED, rank=rank, world_size=world_size, start_iter=start_iter)
     if cfg.DATALOADER.ASPECT_RATIO_GROUPING:
-        sampler = GroupedBatchSampler(dataset.group_ids, total // world_size, **args)
+        sampler = GroupedBatchSampler(dataset.group_ids, batch, **args)
     else:
-        sampler = PretrainBatchSampler(len(dataset), total // world_size, **args)
+        sampler = PretrainBatchSampler(len(dataset), batch, **args)
     return torch.utils.data.DataLoader(
         dataset,
         batch_sampler=sampler,
