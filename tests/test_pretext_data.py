@@ -20,26 +20,9 @@ from insloc.data.relative_loc import (
     chromatic_project,
 )
 from insloc.data.rotation import RotationDataset, rotate
-from insloc.data.sources import ImageSource, SyntheticSource
+from insloc.data.sources import SyntheticSource
 
-
-class ArraySource(ImageSource):
-    """Given images as an unlabelled source."""
-
-    def __init__(self, images):
-        self.images = images
-
-    def __len__(self):
-        return len(self.images)
-
-    def name(self, i):
-        return f"array:{i}"
-
-    def size(self, i):
-        return self.images[i].shape[:2]
-
-    def load(self, i, reduce=1):
-        return self.images[i]
+from .test_copy_paste import ArraySource
 
 
 def random_images(n, side, seed=0):

@@ -5,13 +5,7 @@ import pytest
 
 from insloc.engine.checkpoint import load_checkpoint
 
-QUICK = [
-    "configs/quick/rotnet_NIN4_tiny.yaml",
-    "configs/quick/jigsaw_R18_tiny.yaml",
-    "configs/quick/relative_loc_VGG_tiny.yaml",
-    "configs/quick/exemplar_tiny.yaml",
-    "configs/quick/exemplar_triplet_tiny.yaml",
-]
+from .test_pretext_models import QUICK
 
 
 @pytest.mark.parametrize("config", QUICK)
