@@ -45,18 +45,13 @@ def _default_warp_folder() -> str:
         return ""
 
 
-def _checkpoint_trunk(path: str) -> list:
-    """The MODEL.RESNETS depth and width overrides of an insloc pretraining checkpoint's trunk."""
+def _checkpoint_trunk(path: str) -> tuple:
+    """(depth, width) of the ResNet trunk of an insloc pretraining checkpoint (its config)."""
     ckpt = load_checkpoint(path)
     if not isinstance(ckpt, dict) or "config" not in ckpt:
         raise SystemExit(f"error: --checkpoint {path!r}: not an insloc checkpoint (no 'config')")
     resnets = yaml.safe_load(ckpt["config"])["MODEL"]["RESNETS"]
-    return [
-        "MODEL.RESNETS.DEPTH",
-        str(resnets["DEPTH"]),
-        "MODEL.RESNETS.WIDTH",
-        str(resnets["WIDTH"]),
-    ]
+    return resnets["DEPTH"], resnets["WIDTH"]
 
 
 def main() -> int:
@@ -106,8 +101,9 @@ def main() -> int:
         (f"AnchorNet, {args.iters} iterations", anchor_recipe, anchor, "train", args.methods),
     ]
     if args.checkpoint:
-        trunk = _checkpoint_trunk(args.checkpoint)
-        name = f"R{trunk[1]} width {trunk[3]}, res4"
+        depth, width = _checkpoint_trunk(args.checkpoint)
+        trunk = ["MODEL.RESNETS.DEPTH", str(depth), "MODEL.RESNETS.WIDTH", str(width)]
+        name = f"R{depth} width {width}, res4"
         rows.append((f"random {name}", "eval_R50_res4.yaml", trunk, None, args.methods))
         rows.append(
             (
@@ -158,8 +154,8 @@ def main() -> int:
                 ds.records = ds.records[:: max(1, len(ds) // args.willow_pairs)][
                     : args.willow_pairs
                 ]
+            protocol = resolve_protocol(cfg, ds.name)
             for method in methods:
-                protocol = resolve_protocol(cfg, ds.name)
                 r = evaluate_matching(model, ds, protocol, side=args.size, method=method)
                 results.append((name, dname, r))
                 print(f"  {name} on {dname}, {method}: PCK@0.1 {r['pck@0.1']:.1f}", flush=True)
@@ -173,7 +169,8 @@ def main() -> int:
     for name, dname, r in results:
         auc = f"{r['sigma_auc']:.3f}" if r["sigma_auc"] is not None else "-"
         print(
-            f"{name:<38}{dname:<26}{r['method']:<12}{r['pck@0.05']:>8.1f}{r['pck@0.1']:>8.1f}{r['pck@0.15']:>8.1f}"
+            f"{name:<38}{dname:<26}{r['method']:<12}"
+            f"{r['pck@0.05']:>8.1f}{r['pck@0.1']:>8.1f}{r['pck@0.15']:>8.1f}"
             f"{r['pairs_per_sec']:>8.2f}{auc:>8}"
         )
     seen = {}
