@@ -327,3 +327,43 @@ def test_bad_files_read_from_collated_and_list_batches():
     assert batch["x"].shape == (3, 2) and batch["bad_files"] == ["a.jpg", "b.jpg", "a.jpg"]
     assert _bad_files(batch) == ["a.jpg", "b.jpg", "a.jpg"]
     assert _bad_files(samples) == ["a.jpg", "b.jpg", "a.jpg"]  # detection: a list of samples
+
+
+def test_gradient_clipping_bounds_each_step():
+
+    from insloc.engine.optim import build_gradient_clipper
+    from insloc.engine.trainer import Trainer
+
+    assert build_gradient_clipper(load_config(os.path.join(ROOT, FPN))) is None  # off by default
+    on = ["SOLVER.CLIP_GRADIENTS.ENABLED", "True", "SOLVER.CLIP_GRADIENTS.CLIP_VALUE", "0.5"]
+    p = torch.nn.Parameter(torch.zeros(4))
+    p.grad = torch.tensor([3.0, 4.0, 0.0, -1.0])
+    build_gradient_clipper(load_config(os.path.join(ROOT, FPN), on))([p])
+    assert torch.allclose(p.grad.norm(), torch.tensor(0.5))  # scaled together, direction kept
+    assert torch.allclose(p.grad / p.grad.norm(), torch.tensor([3.0, 4.0, 0.0, -1.0]) / 26**0.5)
+    p.grad = torch.tensor([3.0, 0.2, -4.0, 0.0])
+    value = on + ["SOLVER.CLIP_GRADIENTS.CLIP_TYPE", "value"]
+    build_gradient_clipper(load_config(os.path.join(ROOT, FPN), value))([p])
+    assert p.grad.tolist() == pytest.approx([0.5, 0.2, -0.5, 0.0])
+
+    # Through the engine's step: a loss with a huge gradient moves the weights by lr * CLIP_VALUE.
+    class Huge(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.ones(3))
+
+        def forward(self, batch):
+            return {"loss": 1e6 * (self.w * batch["x"]).sum()}
+
+    for clip, expected in ((on, 0.5), ([], 1e6 * 3**0.5)):
+        trainer = object.__new__(Trainer)
+        trainer.device, trainer.amp_dtype = torch.device("cpu"), None
+        trainer.train_model = model = Huge()
+        trainer.optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
+        trainer.scheduler = torch.optim.lr_scheduler.LambdaLR(trainer.optimizer, lambda _: 1.0)
+        trainer.scaler = torch.amp.GradScaler("cuda", enabled=False)
+        trainer.clip_gradients = build_gradient_clipper(load_config(os.path.join(ROOT, FPN), clip))
+        trainer.run_step({"x": torch.ones(3)}, 0)
+        assert (model.w.detach() - 1).norm().item() == pytest.approx(expected, rel=1e-5)
+    with pytest.raises(Exception, match="CLIP_TYPE"):
+        load_config(os.path.join(ROOT, FPN), on + ["SOLVER.CLIP_GRADIENTS.CLIP_TYPE", "l2"])

@@ -125,6 +125,7 @@ _CHOICES = {
     "INPUT.RESIZE_INTERPOLATION": ("area", "bilinear"),
     "SOLVER.LR_SCHEDULER_NAME": ("WarmupCosineLR", "WarmupConstantLR", "WarmupMultiStepLR"),
     "SOLVER.AMP.DTYPE": ("bfloat16", "float16"),
+    "SOLVER.CLIP_GRADIENTS.CLIP_TYPE": ("norm", "value"),
     # classic pretext tasks
     "MODEL.NIN.NUM_BLOCKS": (3, 4, 5),
     "MODEL.EXEMPLAR.LOSS": ("softmax", "triplet"),
@@ -160,6 +161,8 @@ _POSITIVE = (
     "DATASETS.SYNTHETIC.IMAGE_SIZE",
     "SOLVER.IMS_PER_BATCH",
     "SOLVER.BASE_LR",
+    "SOLVER.CLIP_GRADIENTS.CLIP_VALUE",
+    "SOLVER.CLIP_GRADIENTS.NORM_TYPE",
     "LOG_PERIOD",
     # classic pretext tasks
     "MODEL.VGG.WIDTH",

@@ -210,6 +210,14 @@ _C.SOLVER.WARMUP_FACTOR = 0.001
 # Save a checkpoint every this many iterations (and always at the end); 0 derives it from
 # SOLVER.CHECKPOINT_PERIOD_EPOCHS (an explicit value wins).
 _C.SOLVER.CHECKPOINT_PERIOD = 5000
+_C.SOLVER.CLIP_GRADIENTS = CN()
+# Clip gradients before each step (detectron2's keys): CLIP_TYPE "norm" scales all gradients
+# together so their NORM_TYPE-norm is at most CLIP_VALUE; "value" clamps each element to
+# [-CLIP_VALUE, CLIP_VALUE].
+_C.SOLVER.CLIP_GRADIENTS.ENABLED = False
+_C.SOLVER.CLIP_GRADIENTS.CLIP_TYPE = "norm"
+_C.SOLVER.CLIP_GRADIENTS.CLIP_VALUE = 1.0
+_C.SOLVER.CLIP_GRADIENTS.NORM_TYPE = 2.0
 _C.SOLVER.AMP = CN()
 # Automatic mixed precision on CUDA; DTYPE "bfloat16" or "float16" (float16 uses a grad scaler).
 _C.SOLVER.AMP.ENABLED = False

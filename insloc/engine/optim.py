@@ -1,5 +1,5 @@
-"""SGD, the per-iteration learning-rate schedules (warm-up, then cosine, constant or steps), and the
-training length in iterations from a recipe's epochs."""
+"""SGD, gradient clipping, the per-iteration learning-rate schedules (warm-up, then cosine,
+constant or steps), and the training length in iterations from a recipe's epochs."""
 
 import bisect
 import math
@@ -48,6 +48,17 @@ def build_optimizer(cfg, model: torch.nn.Module) -> torch.optim.Optimizer:
         nesterov=cfg.SOLVER.NESTEROV,
         weight_decay=cfg.SOLVER.WEIGHT_DECAY,
     )
+
+
+def build_gradient_clipper(cfg):
+    """``SOLVER.CLIP_GRADIENTS`` as a function of the parameters, applied to their (unscaled)
+    gradients before each step; None when disabled."""
+    c = cfg.SOLVER.CLIP_GRADIENTS
+    if not c.ENABLED:
+        return None
+    if c.CLIP_TYPE == "value":
+        return lambda params: torch.nn.utils.clip_grad_value_(params, c.CLIP_VALUE)
+    return lambda params: torch.nn.utils.clip_grad_norm_(params, c.CLIP_VALUE, c.NORM_TYPE)
 
 
 class WarmupLR(LRScheduler):

@@ -34,7 +34,12 @@ from .checkpoint import (
     load_checkpoint,
 )
 from .launch import get_local_rank, resolve_device
-from .optim import build_lr_scheduler, build_optimizer, schedule_in_iterations
+from .optim import (
+    build_gradient_clipper,
+    build_lr_scheduler,
+    build_optimizer,
+    schedule_in_iterations,
+)
 
 logger = logging.getLogger("insloc.trainer")
 
@@ -76,6 +81,7 @@ class Trainer:
         self.checkpoint_period = self.resolve_checkpoint_period(cfg)
         self.optimizer = self.build_optimizer(cfg, model)
         self.scheduler = self.build_lr_scheduler(cfg, self.optimizer)
+        self.clip_gradients = build_gradient_clipper(cfg)
         amp = cfg.SOLVER.AMP.ENABLED and self.device.type == "cuda"
         self.amp_dtype = getattr(torch, cfg.SOLVER.AMP.DTYPE) if amp else None
         self.scaler = torch.amp.GradScaler(
@@ -350,6 +356,9 @@ class Trainer:
             )
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
+        if self.clip_gradients is not None:
+            self.scaler.unscale_(self.optimizer)  # clip the true gradients (a no-op without AMP)
+            self.clip_gradients([p for g in self.optimizer.param_groups for p in g["params"]])
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()
