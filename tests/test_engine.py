@@ -330,20 +330,22 @@ def test_bad_files_read_from_collated_and_list_batches():
 
 
 def test_gradient_clipping_bounds_each_step():
-
     from insloc.engine.optim import build_gradient_clipper
     from insloc.engine.trainer import Trainer
 
-    assert build_gradient_clipper(load_config(os.path.join(ROOT, FPN))) is None  # off by default
+    def clipper(opts=()):
+        return build_gradient_clipper(load_config(os.path.join(ROOT, FPN), list(opts)))
+
+    assert clipper() is None  # off by default
     on = ["SOLVER.CLIP_GRADIENTS.ENABLED", "True", "SOLVER.CLIP_GRADIENTS.CLIP_VALUE", "0.5"]
     p = torch.nn.Parameter(torch.zeros(4))
     p.grad = torch.tensor([3.0, 4.0, 0.0, -1.0])
-    build_gradient_clipper(load_config(os.path.join(ROOT, FPN), on))([p])
+    clipper(on)([p])
     assert torch.allclose(p.grad.norm(), torch.tensor(0.5))  # scaled together, direction kept
     assert torch.allclose(p.grad / p.grad.norm(), torch.tensor([3.0, 4.0, 0.0, -1.0]) / 26**0.5)
     p.grad = torch.tensor([3.0, 0.2, -4.0, 0.0])
     value = on + ["SOLVER.CLIP_GRADIENTS.CLIP_TYPE", "value"]
-    build_gradient_clipper(load_config(os.path.join(ROOT, FPN), value))([p])
+    clipper(value)([p])
     assert p.grad.tolist() == pytest.approx([0.5, 0.2, -0.5, 0.0])
 
     # Through the engine's step: a loss with a huge gradient moves the weights by lr * CLIP_VALUE.
@@ -362,7 +364,7 @@ def test_gradient_clipping_bounds_each_step():
         trainer.optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
         trainer.scheduler = torch.optim.lr_scheduler.LambdaLR(trainer.optimizer, lambda _: 1.0)
         trainer.scaler = torch.amp.GradScaler("cuda", enabled=False)
-        trainer.clip_gradients = build_gradient_clipper(load_config(os.path.join(ROOT, FPN), clip))
+        trainer.clip_gradients = clipper(clip)
         trainer.run_step({"x": torch.ones(3)}, 0)
         assert (model.w.detach() - 1).norm().item() == pytest.approx(expected, rel=1e-5)
     with pytest.raises(Exception, match="CLIP_TYPE"):
