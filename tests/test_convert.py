@@ -81,5 +81,39 @@ def test_cli_converts_and_refuses_to_overwrite(tmp_path, capsys):
     atomic_save({"state_dict": {"w": torch.zeros(1)}}, other)
     with pytest.raises(SystemExit) as e:
         main([other, str(tmp_path / "x.pth"), "--to", "torchvision"])
-    assert e.value.code == 2 and "not an insloc pretraining checkpoint" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "not an insloc pretraining or fine-tuning checkpoint" in err
     assert not os.path.exists(tmp_path / "x.pth")
+
+
+@pytest.mark.parametrize("arch", ["c4", "fpn"])
+def test_fine_tuned_detector_trunk_loads_into_resnet(arch):
+    """A fine-tuning checkpoint's trunk (a trunk trained with labels) exports to torchvision's
+    ResNet names: every trunk tensor, nothing else (not C4's extra norm after res5, not the FPN)."""
+    from .test_detection_models import tiny_detector_cfg
+
+    torch.manual_seed(0)
+    detector = build_model(tiny_detector_cfg(arch, mask=True))
+    sd = detector.state_dict()
+    assert detect_arch(sd) == "detector"
+    converted = convert_to_torchvision(sd, "detector")
+    trunk = detector.backbone.body if arch == "fpn" else detector.backbone
+    expected = set(trunk.state_dict())
+    if arch == "c4":
+        res5 = detector.roi_heads.res5.state_dict()
+        expected |= {"layer4." + k for k in res5 if k[0].isdigit()}
+    assert set(converted) == expected
+    for k, v in converted.items():
+        source = ("backbone.body." if arch == "fpn" else "backbone.") + k
+        if arch == "c4" and k.startswith("layer4."):
+            source = "roi_heads.res5." + k[len("layer4.") :]
+        assert torch.equal(sd[source], v), k
+
+
+def test_torchvision_detector_trunk_loads_into_resnet50():
+    detector = fasterrcnn_resnet50_fpn_v2(weights=None, weights_backbone=None)
+    sd = detector.state_dict()
+    assert detect_arch(sd) == "detector"
+    resnet = torchvision.models.resnet50()
+    missing, unexpected = resnet.load_state_dict(convert_to_torchvision(sd, "detector"), False)
+    assert sorted(missing) == ["fc.bias", "fc.weight"] and unexpected == []

@@ -43,6 +43,8 @@ def test_quick_detection_configs_train_and_evaluate(tool, tmp_path, config):
     res = results(out)["synthetic_test"]
     for task in ("bbox", "segm"):
         assert {"AP", "AP50", "AP75"} <= set(res[task]) and 0 <= res[task]["AP"] <= 100
+        # the evaluation's numbers in metrics.jsonl, in the row of their iteration
+        assert records[-1][f"synthetic_test/{task}/AP"] == res[task]["AP"]
     detections = out / "inference" / "synthetic_test" / "coco_instances_results.json"
     assert isinstance(json.loads(detections.read_text()), list)
     log = (out / "log.txt").read_text()

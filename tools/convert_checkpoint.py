@@ -3,7 +3,9 @@
 python tools/convert_checkpoint.py output/run/model_final.pth r50_fpn_tv.pth --to torchvision
 python tools/convert_checkpoint.py output/run/model_final.pth r50_fpn.pkl --to detectron2
 
-``--to torchvision`` takes a pretraining checkpoint. ``--to detectron2`` takes a pretraining
+``--to torchvision`` takes a pretraining checkpoint, or a fine-tuning checkpoint whose trunk it
+writes as a torchvision ResNet state dict (a trunk trained with labels, for ``MODEL.WEIGHTS``,
+``linear_eval`` or ``eval_matching``). ``--to detectron2`` takes a pretraining
 checkpoint (C4 and MoCo: trunk + ``roi_heads.res5``; FPN: backbone, FPN and the box head's convs and
 first fc) or a fine-tuning checkpoint (the whole detector), and writes detectron2's pickle
 ``{"model": {name: numpy array}, "__author__": "insloc", "matching_heuristics": True}``.
@@ -49,8 +51,7 @@ def main(argv=None) -> None:
                     pretraining_to_detector(state, "fpn" if arch == "fpn" else "c4")
                 )
     except (FileNotFoundError, ValueError) as e:
-        kind = "pretraining" if args.to == "torchvision" else "pretraining or fine-tuning"
-        parser.error(f"{args.input} is not an insloc {kind} checkpoint: {e}")
+        parser.error(f"{args.input} is not an insloc pretraining or fine-tuning checkpoint: {e}")
     if args.to == "torchvision":
         atomic_save(converted, args.output)
     else:

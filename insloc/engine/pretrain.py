@@ -21,6 +21,7 @@ class PretrainTrainer(Trainer):
     training, every ``TEST.EVAL_PERIOD`` iterations and at the end.
     """
 
+    eval_metrics_prefix = "instance_discrimination/"
     base_arch_keys = (
         "MODEL.META_ARCHITECTURE",
         "MODEL.BACKBONE.NAME",

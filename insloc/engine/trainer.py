@@ -61,6 +61,8 @@ class Trainer:
 
     # Config keys that fix the shapes of the weights: a --resume must agree on them.
     arch_keys = ("MODEL.META_ARCHITECTURE", "MODEL.BACKBONE.NAME", "MODEL.RESNETS.DEPTH")
+    # What evaluation results are called in metrics.jsonl ("<prefix><key>/<key>...").
+    eval_metrics_prefix = ""
 
     def __init__(self, cfg, resume: bool = False):
         self.cfg = cfg
@@ -295,21 +297,26 @@ class Trainer:
             window_len += 1
             bar.update(1)
             done = it + 1
-            if done % cfg.LOG_PERIOD == 0 or done == max_iter:
+            # Evaluate before saving: evaluation may update BN statistics (precise BN, as
+            # detectron2 runs it before its checkpointer), and the checkpoint must hold the
+            # weights that were evaluated.
+            evaluate = done == max_iter or (
+                cfg.TEST.EVAL_PERIOD and done % cfg.TEST.EVAL_PERIOD == 0
+            )
+            result = self._evaluate_and_record(done) if evaluate else {}
+            if done % cfg.LOG_PERIOD == 0 or evaluate:
                 stats = comm.all_reduce_mean({k: v / window_len for k, v in window.items()})
                 stats["lr"] = self.optimizer.param_groups[0]["lr"]
                 stats["images_per_sec"] = cfg.SOLVER.IMS_PER_BATCH / stats["iter_time"]
                 stats["num_bad_images"] = self._gather_bad_images()
                 if writer is not None:
-                    writer.write(done, stats)
+                    # the evaluation's numbers in the row of their iteration, as detectron2's
+                    writer.write(
+                        done, {**stats, **flatten_results(result, self.eval_metrics_prefix)}
+                    )
                 bar.set_postfix(loss=f"{stats['total_loss']:.3f}", refresh=False)
                 window.clear()
                 window_len = 0
-            # Evaluate before saving: evaluation may update BN statistics (precise BN, as
-            # detectron2 runs it before its checkpointer), and the checkpoint must hold the
-            # weights that were evaluated.
-            if done == max_iter or (cfg.TEST.EVAL_PERIOD and done % cfg.TEST.EVAL_PERIOD == 0):
-                self._evaluate_and_record(done)
             if done == max_iter:
                 self.save_checkpoint(done, "model_final.pth")
             elif done % self.checkpoint_period == 0:
@@ -374,6 +381,21 @@ def to_device(batch, device: torch.device):
     if isinstance(batch, (list, tuple)):
         return type(batch)(to_device(v, device) for v in batch)
     return batch
+
+
+def flatten_results(results: dict, prefix: str = "") -> dict:
+    """Nested evaluation results as one level of "a/b/c" keys, as detectron2 writes them to its
+    metrics (``{"synthetic_test": {"bbox": {"AP": 2.0}}}`` -> ``{"synthetic_test/bbox/AP": 2.0}``);
+    lists (settings such as a protocol's thresholds) are left out.
+    """
+    flat = {}
+    for key, value in results.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten_results(value, name + "/"))
+        elif not isinstance(value, (list, tuple)):
+            flat[name] = value
+    return flat
 
 
 def _bad_files(batch) -> list:

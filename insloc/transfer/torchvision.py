@@ -11,6 +11,10 @@ The pretraining networks are built from torchvision's modules (``ResNet`` blocks
 - "resnet" (MoCo v2): ``encoder_q.backbone.*`` -> ``*``, for ``resnet50``.
 - "pretext_resnet" (RotNet, Jigsaw, RelativeLoc, Exemplar on MODEL.BACKBONE.NAME "resnet"):
   ``backbone.*`` -> ``*``, for ``resnet50`` (the trunk a classic pretext task trained).
+- "detector" (an insloc fine-tuning checkpoint, ``GeneralizedRCNN``): its trunk, FPN
+  ``backbone.body.*`` -> ``*``, C4 ``backbone.*`` -> ``*`` and ``roi_heads.res5.*`` ->
+  ``layer4.*``, for ``resnet50``: a trunk trained with labels (the positive control of
+  ``benchmarks/bench_transfer.py``) transfers like any pretrained trunk.
 
 The key encoder, the queues, the projection heads and the pretext heads are dropped. The other
 pretext trunks (ResNet v2, RevNet, VGG-19-BN, NIN, Exemplar-CNN) have no torchvision twin.
@@ -21,16 +25,21 @@ res2-res4, res5 to ``roi_heads.res5.*``) or ``backbone.body.*`` (FPN), and an FP
 gives ``backbone.fpn.*`` and the box head's convs and first fc.
 """
 
+import re
 from typing import Dict
 
 import torch
 
-ARCHS = ("fpn", "c4", "resnet", "pretext_resnet")
+ARCHS = ("fpn", "c4", "resnet", "pretext_resnet", "detector")
+# the names of torchvision's ResNet trunk (its ``fc`` aside)
+_TORCHVISION_RESNET = re.compile(r"^(conv1|bn1|layer[1-4]\.\d+)\.")
 
 
 def detect_arch(state_dict: Dict[str, torch.Tensor]) -> str:
-    """ "fpn", "c4", "resnet" or "pretext_resnet" for the "model" state dict of an insloc
-    pretraining checkpoint."""
+    """ "fpn", "c4", "resnet", "pretext_resnet" or "detector" for the "model" state dict of an
+    insloc pretraining or fine-tuning checkpoint."""
+    if any(k.startswith("rpn.head.") for k in state_dict):  # insloc's (and torchvision's) detectors
+        return "detector"
     if any(k.startswith("encoder_q.backbone.fpn.") for k in state_dict):
         return "fpn"
     if any(k.startswith("encoder_q.box_head.res5.") for k in state_dict):
@@ -65,6 +74,8 @@ def convert_to_torchvision(
     """
     if arch not in ARCHS:
         raise ValueError(f"arch must be one of {ARCHS}, got {arch!r}")
+    if arch == "detector":
+        return _detector_trunk(state_dict)
     rules = {
         "fpn": [("encoder_q.backbone.", "backbone.")],
         "c4": [("encoder_q.backbone.", ""), ("encoder_q.box_head.res5.", "layer4.")],
@@ -94,6 +105,22 @@ def _fpn_box_head(state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor
     return {
         "roi_heads.box_head." + k: v for k, v in head.items() if int(k.split(".")[0]) <= first_fc
     }
+
+
+def _detector_trunk(state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """A detector's ResNet under torchvision's names: FPN ``backbone.body.*``; C4 ``backbone.*``
+    (stem, res2-res4) and ``roi_heads.res5.*`` (res5, torchvision's ``layer4``)."""
+    fpn = any(k.startswith("backbone.body.") for k in state_dict)
+    rules = [("backbone.body.", "")] if fpn else [("backbone.", ""), ("roi_heads.res5.", "layer4.")]
+    out = {}
+    for key, value in state_dict.items():
+        for old, new in rules:
+            name = new + key[len(old) :]
+            if key.startswith(old) and _TORCHVISION_RESNET.match(name):  # not res5's extra norm
+                out[name] = value
+    if not any(k.startswith("layer4.") for k in out):
+        raise ValueError("the detector has no ResNet trunk (backbone.body.* or backbone.layer3.*)")
+    return out
 
 
 DETECTORS = ("c4", "fpn")

@@ -14,9 +14,13 @@ Accepted files, recognised by content (and ``.pkl`` by name):
 - "" (nothing): the model keeps its random initialisation.
 
 Every tensor is placed by name; a file whose tensors match no parameter of the model is an error,
-never a silent random initialisation. Predictor weights for another number of classes (shapes
-differing in the class dimension) are skipped and reported; any other shape mismatch is an error
-(another architecture).
+never a silent random initialisation, and so is a file that fills less than half of the model's
+ResNet trunk (a partly matching naming scheme: the rest would stay random); a trunk filled in part
+is named in a warning. Predictor weights for another number of classes (shapes differing in the
+class dimension) are skipped and reported; any other shape mismatch is an error (another
+architecture). An insloc checkpoint records the pixel normalisation it was trained with: another
+MODEL.PIXEL_MEAN / PIXEL_STD in the detector is an error, since the weights would see inputs of
+another scale than they learned on.
 """
 
 import logging
@@ -26,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
 import torch
+import yaml
 from torch import nn
 
 from ..engine.checkpoint import load_checkpoint
@@ -60,6 +65,7 @@ class LoadReport:
     missing: List[str] = field(default_factory=list)
     unexpected: List[str] = field(default_factory=list)
     skipped: Dict[str, Tuple[tuple, tuple]] = field(default_factory=dict)
+    trunk: List[str] = field(default_factory=list)  # the model's trunk keys (trunk_keys)
 
 
 def load_detection_weights(
@@ -88,9 +94,38 @@ def load_detection_weights(
         message = str(e)
         raise ValueError(message if message.startswith(path) else f"{path}: {message}") from None
     report = _match(model, state, path, kind)
+    report.trunk = trunk_keys(model.state_dict())
+    filled = set(report.loaded).intersection(report.trunk)
+    if report.trunk and len(filled) < len(report.trunk) / 2:
+        raise ValueError(
+            f"{path} ({kind}) fills only {len(filled)} of the {len(report.trunk)} tensors of the "
+            f"model's ResNet trunk (e.g. {report.trunk[0]}); the file's names (e.g. "
+            f"{next(iter(state))}) do not follow a layout insloc reads, or it is another network"
+        )
     model.load_state_dict({k: state[k] for k in report.loaded}, strict=False)
     logger.info(format_report(report))
+    unfilled = [k for k in report.trunk if k not in filled]
+    if unfilled:
+        logger.warning(
+            f"{len(unfilled)} of the {len(report.trunk)} trunk tensors are not in {path} and keep "
+            f"their random initialisation: {', '.join(unfilled[:8])}"
+        )
     return report
+
+
+def trunk_keys(state: Dict[str, torch.Tensor]) -> List[str]:
+    """The keys of a detector's ResNet trunk (FPN: ``backbone.body.*``; C4: ``backbone.*`` and
+    res5's blocks in ``roi_heads.res5.*``, not its extra norm), BN batch counters aside: the part
+    every pretrained initialisation is expected to fill."""
+    fpn = any(k.startswith("backbone.body.") for k in state)
+    prefixes = ("backbone.body.",) if fpn else ("backbone.", "roi_heads.res5.")
+    return [
+        k
+        for k in state
+        if k.startswith(prefixes)
+        and not k.endswith("num_batches_tracked")
+        and not k.startswith("roi_heads.res5.norm.")
+    ]
 
 
 def read_weights(path: str, model: nn.Module) -> Tuple[Dict[str, torch.Tensor], str]:
@@ -103,6 +138,8 @@ def read_weights(path: str, model: nn.Module) -> Tuple[Dict[str, torch.Tensor], 
     ckpt = load_checkpoint(path)
     if not isinstance(ckpt, dict) or not ckpt:
         raise ValueError(f"{path}: expected a checkpoint dict or a state dict of tensors")
+    if isinstance(ckpt.get("config"), str):
+        _check_normalisation(yaml.safe_load(ckpt["config"]), model, path)
     if isinstance(ckpt.get("model"), dict):
         state = _strip_module_prefix(ckpt["model"])
         if any(k.startswith("encoder_q.") for k in state):
@@ -123,6 +160,22 @@ def read_weights(path: str, model: nn.Module) -> Tuple[Dict[str, torch.Tensor], 
         trunk = {"encoder_q.backbone." + k: v for k, v in state.items() if _RESNET.match(k)}
         return pretraining_to_detector(trunk, detector), "torchvision (ResNet)"
     return state, "torchvision"
+
+
+def _check_normalisation(saved: dict, model: nn.Module, path: str) -> None:
+    """The pixel normalisation an insloc checkpoint was trained with must be the model's."""
+    mean, std = getattr(model, "pixel_mean", None), getattr(model, "pixel_std", None)
+    saved = (saved or {}).get("MODEL", {})
+    if mean is None or std is None or "PIXEL_MEAN" not in saved or "PIXEL_STD" not in saved:
+        return
+    theirs = [float(v) for v in (*saved["PIXEL_MEAN"], *saved["PIXEL_STD"])]
+    ours = [float(v) for v in (*mean.flatten(), *std.flatten())]
+    if any(abs(a - b) > 1e-3 for a, b in zip(theirs, ours)):
+        raise ValueError(
+            f"{path} was trained with MODEL.PIXEL_MEAN {theirs[:3]} and MODEL.PIXEL_STD "
+            f"{theirs[3:]}, this model normalises with {ours[:3]} and {ours[3:]}: give the "
+            "fine-tuning the checkpoint's values"
+        )
 
 
 def _strip_module_prefix(state: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
@@ -210,6 +263,9 @@ def format_report(report: LoadReport, max_names: int = 8) -> str:
     rows = [header] + [(g, *map(str, c)) for g, c in sorted(counts.items())]
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     lines = [f"weights from {report.path} ({report.kind}):"]
+    if report.trunk:
+        filled = len(set(report.loaded).intersection(report.trunk))
+        lines[0] += f" {filled} of the {len(report.trunk)} trunk tensors"
     for r in rows:
         lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)))
     for label, names in (("missing", report.missing), ("unexpected", report.unexpected)):
