@@ -30,7 +30,7 @@ from insloc.utils import comm
 from insloc.utils.env import collect_env_info
 from insloc.utils.logger import log_to_file_only, release_log_file, setup_logger
 
-from .checkpoint import atomic_write_text, last_checkpoint
+from .checkpoint import atomic_write_text, resume_candidates
 
 EXIT_ERROR = 2
 EXIT_DIVERGED = 1
@@ -265,7 +265,8 @@ def run_training(trainer_cls, cfg, args, notes=()):
 def _interrupted_line(trainer, cfg, args) -> str:
     if trainer is None:
         return "interrupted before training started; nothing to resume"
-    ckpt = last_checkpoint(cfg.OUTPUT_DIR)
+    # what --resume would pick (the marker may lag a checkpoint just written)
+    ckpt = next(iter(resume_candidates(cfg.OUTPUT_DIR)), None)
     command = list(args.command)
     if "--resume" not in command:
         command.insert(1, "--resume")
