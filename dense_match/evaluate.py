@@ -16,7 +16,7 @@ from .pck import ALPHAS, DEFAULT_PROTOCOL, PCKMeter, norm_size, visible
 
 __all__ = ["evaluate_matching", "resolve_protocol", "roc_auc", "match_pair"]
 
-logger = logging.getLogger("dense_match")
+logger = logging.getLogger("insloc.dense_match")
 
 
 def resolve_protocol(cfg, dataset_name: str) -> dict:
@@ -102,9 +102,9 @@ def evaluate_matching(
         protocol: {"norm", "resize", "average"} (``resolve_protocol``).
         side: DENSE.INPUT_SIZE; max_pairs: 0 = all.
     Returns:
-        the PCK summary (``PCKMeter.summary``) plus dataset, norm, resize, average, method,
-        pairs_per_sec, bad_images and sigma_auc (ROC AUC of -sigma_at_pred for correct@0.1, or
-        None).
+        the PCK summary (``PCKMeter.summary``: ``pairs`` counts the pairs evaluated) plus
+        dataset, norm, resize, average, method, pairs_per_sec, pairs_skipped (pairs with an
+        unreadable image) and sigma_auc (ROC AUC of -sigma_at_pred for correct@0.1, or None).
     """
     model.eval()
     meter = PCKMeter(alphas, protocol["average"])
@@ -146,7 +146,7 @@ def evaluate_matching(
             for (flag, value), m in sorted(by_difficulty.items())
         }
     out["pairs_per_sec"] = (n - bad) / elapsed if elapsed > 0 else float("nan")
-    out["bad_images"] = bad
+    out["pairs_skipped"] = bad
     sig = np.concatenate(sig) if sig else np.zeros(0)
     ok = np.concatenate(ok) if ok else np.zeros(0, bool)
     out["sigma_auc"] = roc_auc(-sig, ok) if len(sig) and np.isfinite(sig).all() else None

@@ -16,15 +16,17 @@ NORM_DESCRIPTIONS = {
 
 PCK_JSON_KEYS = (
     "dataset", "pck@0.05", "pck@0.1", "pck@0.15", "per_class", "norm", "resize", "average",
-    "pairs", "keypoints",
+    "pairs", "pairs_skipped", "keypoints", "seed",
 )  # fmt: skip
 
 
 def write_pck_json(result: dict, output_dir: str) -> str:
-    """Write the issue's ``pck.json`` fields of ``result`` to ``output_dir/pck.json``."""
+    """Write the ``pck.json`` fields of ``result`` to ``output_dir/pck.json``: the PCKs, the
+    protocol, the pairs evaluated and skipped (unreadable images), and the SEED of the run."""
     os.makedirs(output_dir, exist_ok=True)
     path = os.path.join(output_dir, "pck.json")
-    atomic_write_text(json.dumps({k: result[k] for k in PCK_JSON_KEYS}, indent=2) + "\n", path)
+    fields = {k: result[k] for k in PCK_JSON_KEYS if k in result}
+    atomic_write_text(json.dumps(fields, indent=2) + "\n", path)
     return path
 
 

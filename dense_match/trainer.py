@@ -2,7 +2,7 @@
 
 import logging
 
-from insloc.data import build_pretrain_loader
+from insloc.data import build_pretrain_loader, check_some_readable
 from insloc.engine.trainer import Trainer
 from insloc.utils import comm
 
@@ -13,7 +13,7 @@ from .weights import load_weights
 
 __all__ = ["DenseTrainer"]
 
-logger = logging.getLogger("dense_match")
+logger = logging.getLogger("insloc.dense_match")
 
 
 class DenseTrainer(Trainer):
@@ -57,6 +57,11 @@ class DenseTrainer(Trainer):
                 f"DATASETS.DENSE_TRAIN {cfg.DATASETS.DENSE_TRAIN!r} has {len(classes)} classes but "
                 f"DENSE.ANCHORNET.NUM_CLASSES is {cfg.DENSE.ANCHORNET.NUM_CLASSES}"
             )
+        check_some_readable(
+            len(self.dataset),
+            self.dataset.load_image,
+            f"DATASETS.DENSE_TRAIN {cfg.DATASETS.DENSE_TRAIN!r}",
+        )
         return build_pretrain_loader(
             cfg, self.dataset, start_iter=start_iter, log_dir=cfg.OUTPUT_DIR
         )

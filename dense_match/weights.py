@@ -15,12 +15,12 @@ import logging
 
 from torch import nn
 
-from insloc.engine.checkpoint import load_checkpoint
+from insloc.engine.checkpoint import check_checkpoint_task, load_checkpoint
 from insloc.transfer.torchvision import convert_to_torchvision, detect_arch
 
 __all__ = ["load_weights"]
 
-logger = logging.getLogger("dense_match")
+logger = logging.getLogger("insloc.dense_match")
 
 TRUNK_PREFIX = "features.trunk."
 
@@ -50,6 +50,12 @@ def load_weights(model: nn.Module, path: str) -> str:
         FileNotFoundError, ValueError: a missing file, or one whose weights do not fit.
     """
     ckpt = load_checkpoint(path)
+    check_checkpoint_task(
+        ckpt,
+        f"MODEL.WEIGHTS {path!r}",
+        ("dense matching", "pretraining", "state dict", "unknown"),
+        "a dense checkpoint, an insloc pretraining checkpoint or a torchvision ResNet state dict",
+    )
     state = ckpt.get("model", ckpt) if isinstance(ckpt, dict) else None
     if not isinstance(state, dict):
         raise ValueError(f"MODEL.WEIGHTS {path!r}: expected a dict of tensors")

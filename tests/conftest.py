@@ -8,10 +8,14 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def run_tool(*args, timeout=300, env=None, check=False):
-    """Run a tools/ script in a fresh interpreter; returns the CompletedProcess."""
-    full_env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
+    """Run a tools/ script in a fresh interpreter; returns the CompletedProcess.
+
+    The tool imports this checkout's packages (ROOT first on PYTHONPATH), whatever is installed.
+    """
+    path = os.pathsep.join(p for p in (ROOT, os.environ.get("PYTHONPATH", "")) if p)
+    full_env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=path, **(env or {}))
     proc = subprocess.run(
-        [sys.executable, *args],
+        [sys.executable, *map(str, args)],
         cwd=ROOT,
         capture_output=True,
         text=True,

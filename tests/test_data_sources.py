@@ -8,7 +8,13 @@ import pytest
 from PIL import Image
 
 from insloc.data.datasets import InsLocPretrainDataset, TwoCropDataset
-from insloc.data.image_io import BadImageError, choose_reduction, read_image, read_image_size
+from insloc.data.image_io import (
+    BadImageError,
+    UnreadableDataError,
+    choose_reduction,
+    read_image,
+    read_image_size,
+)
 from insloc.data.sources import FileImageSource, SyntheticSource, build_image_source
 
 
@@ -158,7 +164,7 @@ def test_all_bad_source_raises(tmp_path):
     for i in range(3):
         (tmp_path / f"{i}.jpg").write_bytes(b"")
     ds = TwoCropDataset(FileImageSource.from_folder(str(tmp_path)), crop_size=16)
-    with pytest.raises(RuntimeError, match=str(tmp_path)):
+    with pytest.raises(UnreadableDataError, match=str(tmp_path)):
         ds[(0, 0)]
 
 

@@ -67,7 +67,7 @@ def test_train_dense_resume_is_exact_then_eval_matching(tool, tmp_path):
     result = json.loads((out / "pck.json").read_text())
     assert list(result) == [
         "dataset", "pck@0.05", "pck@0.1", "pck@0.15", "per_class", "norm", "resize", "average",
-        "pairs", "keypoints",
+        "pairs", "pairs_skipped", "keypoints", "seed",
     ]  # fmt: skip
     assert result["dataset"] == "warp" and result["pairs"] == 4 and result["keypoints"] == 40
     assert (result["norm"], result["resize"], result["average"]) == (

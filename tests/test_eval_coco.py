@@ -86,6 +86,16 @@ def test_perfect_boxes_and_masks_give_100(tmp_path):
         assert np.isnan(result[task]["APl"])  # no large object: undefined, as in pycocotools
 
 
+def test_every_image_of_the_ground_truth_is_scored(caplog):
+    # As detectron2 scores every image of its json: the objects of an image not run are misses.
+    records = tiny_records()
+    evaluator = COCOEvaluator("tiny", META, records=records)
+    with caplog.at_level(logging.WARNING, logger="insloc.evaluation"):
+        result = run(evaluator, records[:2], perfect_outputs(records[:2], with_masks=False))
+    assert result["bbox"]["AP50"] < 100.0  # 3 of the 6 objects were never detected
+    assert "2 of the 3 images of the ground truth were run" in caplog.text
+
+
 def test_shifted_box_lowers_ap75_but_not_ap50():
     records = tiny_records()
     evaluator = COCOEvaluator("tiny", META, records=records)

@@ -12,51 +12,59 @@ first fc) or a fine-tuning checkpoint (the whole detector), and writes detectron
 """
 
 import argparse
-import os
 import sys
 
-from insloc.engine.checkpoint import atomic_save, load_checkpoint
+from insloc.engine.checkpoint import (
+    atomic_save,
+    check_checkpoint_task,
+    checkpoint_task,
+    load_checkpoint,
+)
+from insloc.engine.defaults import prepare_output_file, run_tool
 from insloc.transfer.detectron2_names import to_detectron2
 from insloc.transfer.pickle_io import write_detectron2_pkl
 from insloc.transfer.torchvision import convert_to_torchvision, detect_arch, pretraining_to_detector
 
 
-def _is_detector(state_dict) -> bool:
-    return any(k.startswith("rpn.head.") for k in state_dict)
-
-
-def main(argv=None) -> None:
+def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("input", help="insloc pretraining or fine-tuning checkpoint (.pth)")
     parser.add_argument("output", help="where to write the converted weights (must not exist)")
     parser.add_argument("--to", choices=["torchvision", "detectron2"], required=True)
-    args = parser.parse_args(argv)
+    return run_tool(convert, parser.parse_args(argv))
 
-    if os.path.exists(args.output):
-        parser.error(f"{args.output} already exists; refusing to overwrite it")
-    try:
-        ckpt = load_checkpoint(args.input)
-        if not isinstance(ckpt, dict) or not isinstance(ckpt.get("model"), dict):
-            raise ValueError("it has no 'model' state dict")
-        state = ckpt["model"]
-        if args.to == "detectron2" and _is_detector(state):
-            arch = "detector"
-            converted = to_detectron2(state)
-        else:
+
+def convert(args) -> int:
+    prepare_output_file(args.output, name="output")
+    ckpt = load_checkpoint(args.input)
+    expected = "insloc pretraining or fine-tuning (detection) checkpoint"
+    tasks = ("pretraining", "detection", "unknown")
+    if args.to == "torchvision":
+        tasks += ("pretext",)
+    check_checkpoint_task(ckpt, args.input, tasks, f"an {expected} for --to {args.to}")
+    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("model"), dict):
+        raise ValueError(f"{args.input} is not an {expected}: it has no 'model' state dict")
+    state = ckpt["model"]
+    if checkpoint_task(ckpt) == "detection" and args.to == "detectron2":
+        arch = "detector"
+        converted = to_detectron2(state)
+    else:
+        try:
             arch = detect_arch(state)
-            if args.to == "torchvision":
-                converted = convert_to_torchvision(state, arch)
-            else:
-                converted = to_detectron2(
-                    pretraining_to_detector(state, "fpn" if arch == "fpn" else "c4")
-                )
-    except (FileNotFoundError, ValueError) as e:
-        parser.error(f"{args.input} is not an insloc pretraining or fine-tuning checkpoint: {e}")
+        except ValueError as e:
+            raise ValueError(f"{args.input} is not an {expected}: {e}") from None
+        if args.to == "torchvision":
+            converted = convert_to_torchvision(state, arch)  # a detector: its trunk
+        else:
+            converted = to_detectron2(
+                pretraining_to_detector(state, "fpn" if arch == "fpn" else "c4")
+            )
     if args.to == "torchvision":
         atomic_save(converted, args.output)
     else:
         write_detectron2_pkl(converted, args.output)
     print(f"wrote {len(converted)} tensors ({arch}, {args.to} names) to {args.output}")
+    return 0
 
 
 if __name__ == "__main__":

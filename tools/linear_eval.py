@@ -12,10 +12,13 @@ import sys
 
 import torch
 
-from insloc.config import ConfigError, load_config
+from insloc.config import load_config
 from insloc.data.classification import load_classification_split, subset_per_class
+from insloc.engine.defaults import prepare_output_dir, run_tool
 from insloc.evaluation import PROBES, evaluate_layers, load_trunk, random_trunk
 from insloc.evaluation.probe_report import format_table, plot_accuracy_by_layer, save_json
+
+OUTPUTS = ("results.json", "accuracy_by_layer.png")
 
 
 def parse_args(argv=None):
@@ -81,55 +84,61 @@ def _named(spec: str):
 
 
 def main(argv=None) -> int:
-    args = parse_args(argv)
-    try:
-        if not args.checkpoint and not args.random_init:
-            raise ValueError("give at least one --checkpoint or --random-init")
-        if args.output and os.path.exists(os.path.join(args.output, "results.json")):
-            raise FileExistsError(
-                f"{args.output}/results.json already exists; choose another --output"
-            )
-        trunks = {}
-        for spec in args.checkpoint:
-            name, path = _named(spec)
-            trunks[name] = load_trunk(path)
-        for spec in args.random_init:
-            name, path = _named(spec)
-            trunks[name if "=" in spec else f"random {name}"] = random_trunk(
-                load_config(path), args.seed
-            )
-        train = load_classification_split(args.data, "train")
-        test = load_classification_split(args.data, "test")
-        if args.labels_per_class:
-            train = train.subset(subset_per_class(train.labels, args.labels_per_class, args.seed))
-        results = {}
-        for name, trunk in trunks.items():
-            layers = trunk.tap_names if args.layers == ["all"] else args.layers
-            print(f"{name}: {trunk.description}; {len(train)} train / {len(test)} test images")
-            results[name] = evaluate_layers(
-                trunk,
-                train,
-                test,
-                layers,
-                grid=args.grid,
-                resize_to=args.resize,
-                crop=args.crop,
-                batch_size=args.batch_size,
-                device=torch.device(args.device),
-                probe=args.probe,
-                backend=args.backend,
-                balanced=args.balanced,
-                seed=args.seed,
-            )
-    except (FileNotFoundError, FileExistsError, ValueError, ConfigError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    return run_tool(evaluate, parse_args(argv))
+
+
+def evaluate(args) -> int:
+    if not args.checkpoint and not args.random_init:
+        raise ValueError("give at least one --checkpoint or --random-init")
+    if args.output:
+        prepare_output_dir(args.output, OUTPUTS, name="--output")
+    trunks = {}
+    for spec in args.checkpoint:
+        name, path = _named(spec)
+        trunks[name] = load_trunk(path)
+    for spec in args.random_init:
+        name, path = _named(spec)
+        trunks[name if "=" in spec else f"random {name}"] = random_trunk(
+            load_config(path), args.seed
+        )
+    train = load_classification_split(args.data, "train")
+    test = load_classification_split(args.data, "test")
+    if args.labels_per_class:
+        train = train.subset(subset_per_class(train.labels, args.labels_per_class, args.seed))
+    results, skipped = {}, {}  # skipped: split -> indices of unreadable images, left out
+    for name, trunk in trunks.items():
+        layers = trunk.tap_names if args.layers == ["all"] else args.layers
+        print(f"{name}: {trunk.description}; {len(train)} train / {len(test)} test images")
+        results[name] = evaluate_layers(
+            trunk,
+            train,
+            test,
+            layers,
+            grid=args.grid,
+            resize_to=args.resize,
+            crop=args.crop,
+            batch_size=args.batch_size,
+            device=torch.device(args.device),
+            probe=args.probe,
+            backend=args.backend,
+            balanced=args.balanced,
+            seed=args.seed,
+            skipped=skipped,
+        )
     metric = "mean_class_accuracy" if args.balanced else "accuracy"
     print(f"\n{args.probe} probe, test {metric.replace('_', ' ')} (%) on {test.description}:")
     print(format_table(results, metric))
+    sets = {"train": train, "test": test}
+    bad = {split: sorted(sets[split].name(i) for i in skipped.get(split, ())) for split in sets}
+    if bad["train"] or bad["test"]:
+        first = (bad["train"] + bad["test"])[0]
+        print(
+            f"skipped unreadable images, left out of features and labels: {len(bad['train'])} "
+            f"train, {len(bad['test'])} test (first: {first})"
+        )
     if args.output:
         os.makedirs(args.output, exist_ok=True)
-        meta = {k: v for k, v in vars(args).items()}
+        meta = {**vars(args), "skipped_images": bad}
         save_json(results, os.path.join(args.output, "results.json"), meta)
         plot_accuracy_by_layer(
             results,

@@ -9,12 +9,13 @@ import argparse
 import sys
 
 from insloc.data.coco_crops import make_crops
+from insloc.engine.defaults import prepare_output_dir, run_tool
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("json", help="COCO instances json")
-    p.add_argument("output", help="folder to create (train/<class>/, val/<class>/); must not exist")
+    p.add_argument("output", help="folder to write train/<class>/ and val/<class>/ in (new ones)")
     p.add_argument("--image-root", default="", help="folder of the images (default: the json's)")
     p.add_argument("--min-size", type=int, default=32, help="smallest box side kept, pixels")
     p.add_argument(
@@ -23,21 +24,21 @@ def main(argv=None) -> int:
     p.add_argument("--val-fraction", type=float, default=0.25, help="share of images in val/")
     p.add_argument("--min-per-class", type=int, default=2, help="fewest crops per class and split")
     p.add_argument("--seed", type=int, default=0)
-    args = p.parse_args(argv)
-    try:
-        counts = make_crops(
-            args.json,
-            args.output,
-            args.image_root,
-            min_size=args.min_size,
-            context=args.context,
-            val_fraction=args.val_fraction,
-            min_per_class=args.min_per_class,
-            seed=args.seed,
-        )
-    except (FileNotFoundError, FileExistsError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    return run_tool(crop, p.parse_args(argv))
+
+
+def crop(args) -> int:
+    prepare_output_dir(args.output, ["train", "val"], name="output")
+    counts = make_crops(
+        args.json,
+        args.output,
+        args.image_root,
+        min_size=args.min_size,
+        context=args.context,
+        val_fraction=args.val_fraction,
+        min_per_class=args.min_per_class,
+        seed=args.seed,
+    )
     for split in ("train", "val"):
         n = sum(counts[split].values())
         print(f"{split}: {n} crops in {len(counts[split])} classes")

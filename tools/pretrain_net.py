@@ -5,31 +5,28 @@ python tools/pretrain_net.py --config-file configs/pretrain/insloc_R50_FPN_200ep
 torchrun --nproc_per_node 8 tools/pretrain_net.py --config-file ... [--resume] [KEY VALUE ...]
 """
 
+import logging
 import os
 import sys
 
-from insloc.config import ConfigError, load_config
-from insloc.engine.defaults import default_argument_parser, default_setup, parse_args
+from insloc.config import load_config
+from insloc.engine.defaults import (
+    check_task,
+    default_argument_parser,
+    parse_args,
+    run_tool,
+    run_training,
+)
 from insloc.engine.launch import launch, resolve_device
 from insloc.utils import comm
 
 
-def main(args, cfg) -> int:
+def train(args, cfg) -> int:
     from insloc.engine.pretrain import PretrainTrainer
 
-    try:
-        logger = default_setup(cfg, args)
-        trainer = PretrainTrainer(cfg, resume=args.resume)
-    except (FileExistsError, FileNotFoundError, NotADirectoryError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    try:
-        history = trainer.train()
-    except FloatingPointError as e:
-        logger.error(str(e))
-        return 1
+    trainer = run_training(PretrainTrainer, cfg, args)
     if comm.is_main_process():
-        _print_summary(cfg, history, logger)
+        _print_summary(cfg, trainer.history, logging.getLogger("insloc"))
     return 0
 
 
@@ -56,12 +53,16 @@ def _print_summary(cfg, history: dict, logger) -> None:
     logger.info("outputs:\n" + "\n".join(f"  {k:<12} {v}" for k, v in rows))
 
 
+def main(argv=None) -> int:
+    return run_tool(_launch, parse_args(default_argument_parser(__doc__.splitlines()[0]), argv))
+
+
+def _launch(args) -> int:
+    cfg = load_config(args.config_file, args.opts)
+    check_task(cfg, args.config_file, "tools/pretrain_net.py", ("pretraining", "pretext"))
+    resolve_device(cfg.MODEL.DEVICE)
+    return launch(train, args, cfg, device=cfg.MODEL.DEVICE)
+
+
 if __name__ == "__main__":
-    args = parse_args(default_argument_parser(__doc__.splitlines()[0]))
-    try:
-        config = load_config(args.config_file, args.opts)
-        resolve_device(config.MODEL.DEVICE)
-    except (ConfigError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
-    sys.exit(launch(main, args, config, device=config.MODEL.DEVICE))
+    sys.exit(main())

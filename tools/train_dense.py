@@ -5,30 +5,28 @@ python tools/train_dense.py --config-file configs/matching/introspection_R50_dil
 torchrun --nproc_per_node 8 tools/train_dense.py --config-file ... [--resume] [KEY VALUE ...]
 """
 
+import logging
 import os
 import sys
 
-from insloc.config import ConfigError, load_config
-from insloc.engine.defaults import default_argument_parser, default_setup
+from insloc.config import load_config
+from insloc.engine.defaults import (
+    check_task,
+    default_argument_parser,
+    parse_args,
+    run_tool,
+    run_training,
+)
 from insloc.engine.launch import launch, resolve_device
 from insloc.utils import comm
 
 
-def main(args, cfg) -> int:
+def train(args, cfg) -> int:
     from dense_match.trainer import DenseTrainer
 
-    try:
-        logger = default_setup(cfg, args)
-        trainer = DenseTrainer(cfg, resume=args.resume)
-    except (FileExistsError, FileNotFoundError, NotADirectoryError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    try:
-        history = trainer.train()
-    except FloatingPointError as e:
-        logger.error(str(e))
-        return 1
+    history = run_training(DenseTrainer, cfg, args).history
     if comm.is_main_process():
+        logger = logging.getLogger("insloc")
         if len(history) >= 2:
             first, last = history[min(history)], history[max(history)]
             logger.info(
@@ -49,12 +47,16 @@ def main(args, cfg) -> int:
     return 0
 
 
+def main(argv=None) -> int:
+    return run_tool(_launch, parse_args(default_argument_parser(__doc__.splitlines()[0]), argv))
+
+
+def _launch(args) -> int:
+    cfg = load_config(args.config_file, args.opts)
+    check_task(cfg, args.config_file, "tools/train_dense.py", ("dense matching",))
+    resolve_device(cfg.MODEL.DEVICE)
+    return launch(train, args, cfg, device=cfg.MODEL.DEVICE)
+
+
 if __name__ == "__main__":
-    args = default_argument_parser(__doc__.splitlines()[0]).parse_args()
-    try:
-        config = load_config(args.config_file, args.opts)
-        resolve_device(config.MODEL.DEVICE)
-    except (ConfigError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
-    sys.exit(launch(main, args, config, device=config.MODEL.DEVICE))
+    sys.exit(main())

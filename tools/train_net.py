@@ -11,48 +11,39 @@ import logging
 import os
 import sys
 
-from insloc.config import ConfigError, load_config
-from insloc.engine.defaults import default_argument_parser, default_setup, parse_args
+from insloc.config import load_config
+from insloc.engine.defaults import (
+    check_task,
+    default_argument_parser,
+    parse_args,
+    run_tool,
+    run_training,
+)
 from insloc.engine.launch import launch, resolve_device
 from insloc.engine.optim import scale_schedule_to_batch
 from insloc.utils import comm
 
-_ERRORS = (FileExistsError, FileNotFoundError, NotADirectoryError, ValueError, KeyError)
 
+def train(args, cfg, scale_message: str) -> int:
+    from insloc.engine.finetune import DetectionTrainer, EvalOnlyTrainer
+    from insloc.evaluation import inference_dir
 
-def main(args, cfg, scale_message: str) -> int:
-    from insloc.engine.finetune import DetectionTrainer, evaluate_only
-
-    try:
-        logger = default_setup(cfg, args)
-        if scale_message:
-            logger.info(scale_message)
-        if args.eval_only:
-            evaluate_only(cfg, resume=args.resume)
-            return 0
-        trainer = DetectionTrainer(cfg, resume=args.resume)
-    except _ERRORS as e:
-        logging.getLogger("insloc").error(f"error: {e}")
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    try:
-        trainer.train()
-    except FloatingPointError as e:
-        logger.error(str(e))
-        return 1
+    trainer_cls = EvalOnlyTrainer if args.eval_only else DetectionTrainer
+    run_training(trainer_cls, cfg, args, notes=[scale_message] if scale_message else [])
     if comm.is_main_process():
         out = cfg.OUTPUT_DIR
-        rows = [
-            ("checkpoint", os.path.join(out, "model_final.pth")),
-            ("results", os.path.join(out, "results.json")),
-            (
-                "detections",
-                os.path.join(out, "inference", "<dataset>", "coco_instances_results.json"),
-            ),
-            ("metrics", os.path.join(out, "metrics.jsonl")),
-            ("log", os.path.join(out, "log.txt")),
-        ]
-        logger.info("outputs:\n" + "\n".join(f"  {k:<12} {v}" for k, v in rows))
+        rows = [] if args.eval_only else [("checkpoint", os.path.join(out, "model_final.pth"))]
+        if cfg.DATASETS.TEST:
+            rows.append(("results", os.path.join(out, "results.json")))
+        for name in cfg.DATASETS.TEST:
+            detections = os.path.join(inference_dir(cfg, name), "coco_instances_results.json")
+            rows.append(("detections", detections))
+        if not args.eval_only:
+            rows.append(("metrics", os.path.join(out, "metrics.jsonl")))
+        rows.append(("log", os.path.join(out, "log.txt")))
+        logging.getLogger("insloc").info(
+            "outputs:\n" + "\n".join(f"  {k:<12} {v}" for k, v in rows)
+        )
     return 0
 
 
@@ -62,15 +53,15 @@ def run_detectron2(args) -> int:
     except ImportError as e:
         print(f"error: --engine detectron2 needs detectron2 installed ({e})", file=sys.stderr)
         return 2
-    try:  # run() returns the results dict (not an exit status); bad input is a one-line error
+
+    def run_protocol() -> int:  # run() returns the results dict, not an exit status
         run(args.config_file, args.opts, eval_only=args.eval_only, resume=args.resume)
-    except (FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
+        return 0
+
+    return run_tool(run_protocol)
 
 
-if __name__ == "__main__":
+def main(argv=None) -> int:
     parser = default_argument_parser(__doc__.splitlines()[0])
     parser.add_argument("--eval-only", action="store_true", help="evaluate MODEL.WEIGHTS only")
     parser.add_argument(
@@ -79,14 +70,19 @@ if __name__ == "__main__":
         default="insloc",
         help="insloc's own models (default) or detectron2 itself, when it is installed",
     )
-    args = parse_args(parser)
+    args = parse_args(parser, argv)
     if args.engine == "detectron2":
-        sys.exit(run_detectron2(args))
-    try:
-        config = load_config(args.config_file, args.opts)
-        config, message = scale_schedule_to_batch(config)
-        resolve_device(config.MODEL.DEVICE)
-    except (ConfigError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
-    sys.exit(launch(main, args, config, message, device=config.MODEL.DEVICE))
+        return run_detectron2(args)
+    return run_tool(_launch, args)
+
+
+def _launch(args) -> int:
+    cfg = load_config(args.config_file, args.opts)
+    check_task(cfg, args.config_file, "tools/train_net.py", ("detection",))
+    cfg, message = scale_schedule_to_batch(cfg)
+    resolve_device(cfg.MODEL.DEVICE)
+    return launch(train, args, cfg, message, device=cfg.MODEL.DEVICE)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -11,8 +11,10 @@ import os
 import sys
 
 import cv2
+import torch
 
-from insloc.config import ConfigError, load_config
+from insloc.config import load_config
+from insloc.engine.defaults import check_task, prepare_output_dir, run_tool
 from insloc.engine.launch import resolve_device
 
 
@@ -22,24 +24,26 @@ def main(argv=None) -> int:
     parser.add_argument("--num-pairs", type=int, default=8, help="first N pairs of the dataset")
     parser.add_argument("--alpha", type=float, default=0.1, help="PCK threshold for the colours")
     parser.add_argument("opts", nargs=argparse.REMAINDER, default=[], help="KEY VALUE overrides")
-    args = parser.parse_args(argv)
-    try:
-        opts = list(args.opts)
-        if not args.config_file:
-            opts = ["MODEL.META_ARCHITECTURE", "Dense", "MODEL.BACKBONE.NAME", "resnet", *opts]
-        cfg = load_config(args.config_file, opts)
-        device = resolve_device(cfg.MODEL.DEVICE)
-        from dense_match.datasets import build_matching_dataset
-        from dense_match.evaluate import match_pair, resolve_protocol
-        from dense_match.model import build_dense_model
-        from dense_match.pck import PCKMeter, norm_size
-        from dense_match.visualize import draw_matches
+    return run_tool(draw, parser.parse_args(argv))
 
-        dataset = build_matching_dataset(cfg)
-        model = build_dense_model(cfg).to(device).eval()
-    except (ConfigError, FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+
+def draw(args) -> int:
+    opts = list(args.opts)
+    if not args.config_file:
+        opts = ["MODEL.META_ARCHITECTURE", "Dense", "MODEL.BACKBONE.NAME", "resnet", *opts]
+    cfg = load_config(args.config_file, opts)
+    check_task(cfg, args.config_file, "tools/visualize_matches.py", ("dense matching",))
+    prepare_output_dir(cfg.OUTPUT_DIR, ["matches"])
+    device = resolve_device(cfg.MODEL.DEVICE)
+    from dense_match.datasets import build_matching_dataset
+    from dense_match.evaluate import match_pair, resolve_protocol
+    from dense_match.model import build_dense_model
+    from dense_match.pck import PCKMeter, norm_size
+    from dense_match.visualize import draw_matches
+
+    dataset = build_matching_dataset(cfg)
+    torch.manual_seed(cfg.SEED)  # the same drawing for the same command, random weights included
+    model = build_dense_model(cfg).to(device).eval()
     protocol = resolve_protocol(cfg, dataset.name)
     folder = os.path.join(cfg.OUTPUT_DIR, "matches")
     os.makedirs(folder, exist_ok=True)

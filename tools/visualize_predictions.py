@@ -5,22 +5,20 @@ python tools/visualize_predictions.py --config-file configs/detection/F.yaml \
     MODEL.WEIGHTS output/run/model_final.pth [--dataset NAME] [--num 8] [--output preds.png]
 """
 
+import argparse
 import logging
-import os
 import sys
 
 import cv2
 import torch
 
-from insloc.config import ConfigError, load_config
-from insloc.engine.defaults import parse_args
+from insloc.config import load_config
+from insloc.engine.defaults import check_task, parse_args, prepare_output_file, run_tool
 from insloc.engine.launch import resolve_device
 from insloc.utils.visualize_detections import draw_detections, save_image_grid
 
 
 def main(argv=None) -> int:
-    import argparse
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config-file", default="", help="the detector's recipe yaml")
     parser.add_argument("--dataset", default="", help="test set (default: DATASETS.TEST[0])")
@@ -30,20 +28,19 @@ def main(argv=None) -> int:
     parser.add_argument("opts", nargs="*", default=[], help="KEY VALUE config overrides")
     args = parse_args(parser, argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    try:
-        cfg = load_config(args.config_file, args.opts)
-        name = args.dataset or (cfg.DATASETS.TEST[0] if cfg.DATASETS.TEST else "")
-        if not name:
-            raise ValueError("no test set: pass --dataset NAME or set DATASETS.TEST")
-        if args.num < 1:
-            raise ValueError(f"--num must be >= 1, got {args.num}")
-        if os.path.exists(args.output):
-            raise FileExistsError(f"{args.output} exists; choose another --output")
-        path = visualize(cfg, name, args.num, args.score_thresh, args.output)
-    except (ConfigError, ValueError, FileNotFoundError, FileExistsError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print(path)
+    return run_tool(draw, args)
+
+
+def draw(args) -> int:
+    cfg = load_config(args.config_file, args.opts)
+    check_task(cfg, args.config_file, "tools/visualize_predictions.py", ("detection",))
+    name = args.dataset or (cfg.DATASETS.TEST[0] if cfg.DATASETS.TEST else "")
+    if not name:
+        raise ValueError("no test set: pass --dataset NAME or set DATASETS.TEST")
+    if args.num < 1:
+        raise ValueError(f"--num must be >= 1, got {args.num}")
+    prepare_output_file(args.output)
+    print(visualize(cfg, name, args.num, args.score_thresh, args.output))
     return 0
 
 

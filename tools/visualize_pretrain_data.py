@@ -6,11 +6,11 @@
 """
 
 import argparse
-import os
 import sys
 
-from insloc.config import ConfigError, load_config
+from insloc.config import load_config
 from insloc.data import build_pretrain_dataset
+from insloc.engine.defaults import check_task, prepare_output_file, run_tool
 from insloc.utils.visualize import save_composite_grid
 
 
@@ -20,23 +20,18 @@ def main(argv=None) -> int:
     parser.add_argument("--num", type=int, default=16, help="number of samples (query/key pairs)")
     parser.add_argument("--output", default="pretrain_data_grid.png", help="PNG to write")
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE config overrides")
-    args = parser.parse_args(argv)
-    try:
-        cfg = load_config(args.config_file, args.opts)
-    except ConfigError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    return run_tool(draw, parser.parse_args(argv))
+
+
+def draw(args) -> int:
+    cfg = load_config(args.config_file, args.opts)
+    check_task(
+        cfg, args.config_file, "tools/visualize_pretrain_data.py", ("pretraining", "pretext")
+    )
     if args.num < 1:
-        print(f"error: --num must be >= 1, got {args.num}", file=sys.stderr)
-        return 2
-    if os.path.exists(args.output):
-        print(f"error: {args.output} exists; choose another --output", file=sys.stderr)
-        return 2
-    try:
-        dataset = build_pretrain_dataset(cfg)
-    except (FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        raise ValueError(f"--num must be >= 1, got {args.num}")
+    prepare_output_file(args.output)
+    dataset = build_pretrain_dataset(cfg)
     samples = dataset.__getitems__([(0, i % len(dataset)) for i in range(args.num)])
     print(save_composite_grid(samples, args.output, max_items=args.num))
     return 0

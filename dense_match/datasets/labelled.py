@@ -2,20 +2,17 @@
 synthetic scenes (their shapes' classes). Keyed by (epoch, index) for exact resume."""
 
 import json
-import logging
 import os
 
 import cv2
 import numpy as np
 import torch
 
-from insloc.data import BadImageError, SyntheticScenes, sample_rng
-from insloc.data.image_io import read_image
+from insloc.data import BadImageError, SyntheticScenes, UnreadableDataError, sample_rng
+from insloc.data.image_io import read_image, warn_unreadable_once
 from insloc.data.sources import IMAGE_EXTENSIONS
 
 __all__ = ["LabelledImages"]
-
-logger = logging.getLogger("dense_match")
 
 
 class LabelledImages(torch.utils.data.Dataset):
@@ -86,7 +83,8 @@ class LabelledImages(torch.utils.data.Dataset):
     def __getitems__(self, keys) -> list:
         return [self[k] for k in keys]
 
-    def _load(self, index: int):
+    def load_image(self, index: int):
+        """(image, its class ids) of item ``index`` (BadImageError when it cannot be read)."""
         item, labels = self.items[index]
         if self.scenes is not None:
             scene = self.scenes[item]
@@ -96,16 +94,19 @@ class LabelledImages(torch.utils.data.Dataset):
     def __getitem__(self, key) -> dict:
         epoch, index = key
         rng = sample_rng(self.seed, epoch, index)
-        bad = 0
+        bad = []  # names of the unreadable files replaced
         while True:
             try:
-                image, labels = self._load(index)
+                image, labels = self.load_image(index)
                 break
             except BadImageError as e:
-                logger.warning("skipping unreadable image: %s", e)
-                bad += 1
-                if bad >= 50:
-                    raise RuntimeError("50 consecutive unreadable images; check the data") from e
+                bad.append(str(self.items[index][0]))
+                warn_unreadable_once(bad[-1], e)
+                if len(bad) >= 50:
+                    raise UnreadableDataError(
+                        f"50 consecutive unreadable images in DATASETS.DENSE_TRAIN (the last: "
+                        f"{bad[-1]}); check the data"
+                    ) from None
                 index = int(rng.integers(len(self.items)))
         image = cv2.resize(image, (self.size, self.size), interpolation=cv2.INTER_AREA)
         if rng.random() < self.flip_prob:
@@ -115,5 +116,6 @@ class LabelledImages(torch.utils.data.Dataset):
         return {
             "image": torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))),
             "labels": torch.from_numpy(target),  # classes, 0/1
-            "num_bad": torch.tensor(bad),
+            "num_bad": torch.tensor(len(bad)),
+            "bad_files": bad,
         }

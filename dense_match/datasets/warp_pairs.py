@@ -9,20 +9,24 @@
   NUM_POINTS corresponding points are drawn.
 """
 
-import logging
-
 import cv2
 import numpy as np
 import torch
 
-from insloc.data import BadImageError, ColorAugmentation, ImageSource, sample_rng
+from insloc.data import (
+    BadImageError,
+    ColorAugmentation,
+    ImageSource,
+    UnreadableDataError,
+    sample_rng,
+)
+from insloc.data.image_io import warn_unreadable_once
 
 from ..warps import random_warp
 from .pairs import PairDataset
 
 __all__ = ["WarpPairs", "WarpTrainingPairs"]
 
-logger = logging.getLogger("dense_match")
 MAX_CONSECUTIVE_FAILURES = 50
 
 
@@ -126,20 +130,27 @@ class WarpTrainingPairs(torch.utils.data.Dataset):
     def __getitems__(self, keys) -> list:
         return [self[k] for k in keys]
 
+    def load_image(self, index: int) -> np.ndarray:
+        """Image ``index`` of the source (BadImageError when it cannot be read)."""
+        return self.source.load(index)
+
     def __getitem__(self, key) -> dict:
         epoch, index = key
         rng = sample_rng(self.seed, epoch, index)
-        bad = 0
+        bad = []  # names of the unreadable files replaced
         for _ in range(MAX_CONSECUTIVE_FAILURES):
             try:
-                image = self.source.load(index)
+                image = self.load_image(index)
                 break
             except BadImageError as e:
-                logger.warning("skipping unreadable image: %s", e)
-                bad += 1
+                bad.append(self.source.name(index))
+                warn_unreadable_once(bad[-1], e)
                 index = int(rng.integers(len(self.source)))
         else:
-            raise RuntimeError(f"{MAX_CONSECUTIVE_FAILURES} consecutive unreadable images")
+            raise UnreadableDataError(
+                f"{MAX_CONSECUTIVE_FAILURES} consecutive unreadable images in DATASETS.DENSE_TRAIN "
+                f"{getattr(self.source, 'description', '')!r} (the last: {bad[-1]})"
+            )
         s = self.size
         image = cv2.resize(image, (s, s), interpolation=cv2.INTER_AREA)
         for _ in range(100):
@@ -160,7 +171,8 @@ class WarpTrainingPairs(torch.utils.data.Dataset):
             "warped": _chw(warped),  # 3 x S x S uint8
             "points": torch.from_numpy(u.astype(np.float32)),  # P x 2 in the image
             "warped_points": torch.from_numpy(v.astype(np.float32)),  # P x 2 in the warp
-            "num_bad": torch.tensor(bad),
+            "num_bad": torch.tensor(len(bad)),
+            "bad_files": bad,
         }
 
 

@@ -31,6 +31,7 @@ def load_config(config_file: str = "", opts=()) -> CfgNode:
     if config_file:
         if not os.path.isfile(config_file):
             raise ConfigError(f"config file {config_file!r} does not exist")
+        check_base_chain(config_file)
         try:
             cfg.merge_from_file(config_file)
         except (KeyError, ValueError, TypeError, AssertionError, yaml.YAMLError) as e:
@@ -47,6 +48,42 @@ def load_config(config_file: str = "", opts=()) -> CfgNode:
     validate_config(cfg)
     cfg.freeze()
     return cfg
+
+
+def check_base_chain(config_file: str, _chain=()) -> None:
+    """Check ``config_file`` and the files its ``_BASE_`` names, recursively, before fvcore merges
+    them: each must exist, hold a mapping of keys, and not name itself again (a cycle).
+
+    Raises:
+        ConfigError: naming the file at fault (for a missing base, the file that names it).
+    """
+    real = os.path.realpath(config_file)
+    if real in _chain:
+        cycle = " -> ".join(os.path.relpath(p) for p in (*_chain[_chain.index(real) :], real))
+        raise ConfigError(f"{config_file}: _BASE_ files name each other in a cycle: {cycle}")
+    try:
+        with open(config_file) as f:
+            data = yaml.safe_load(f)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{config_file}: not valid yaml ({_one_line(e)})") from None
+    except OSError as e:
+        raise ConfigError(f"config file {config_file!r} cannot be read ({e.strerror})") from None
+    if not isinstance(data, dict):
+        what = "empty" if data is None else f"a {type(data).__name__}, not a mapping"
+        raise ConfigError(f"{config_file} is {what}: expected config keys (e.g. 'SOLVER:')")
+    bases = data.get("_BASE_")
+    if bases is None:
+        return
+    for base in bases if isinstance(bases, list) else [bases]:
+        if not isinstance(base, str) or not base:
+            raise ConfigError(f"{config_file}: _BASE_ = {base!r}, expected a yaml file path")
+        # fvcore's rule: ~ is expanded; a relative path is relative to the file that names it
+        path = os.path.expanduser(base)
+        if not path.startswith("/"):
+            path = os.path.join(os.path.dirname(config_file), path)
+        if not os.path.isfile(path):
+            raise ConfigError(f"{config_file}: its _BASE_ {base!r} does not exist ({path})")
+        check_base_chain(path, (*_chain, real))
 
 
 def _ints_to_floats(cfg: CfgNode, opts: list) -> list:
@@ -245,6 +282,24 @@ _RANGES = (  # (low, high) pairs with low <= high
 
 # Methods of the classic pretext tasks and the trunks they train (all classification trunks).
 PRETEXT_METHODS = ("RotNet", "Jigsaw", "RelativeLoc", "Exemplar")
+
+# The task of every MODEL.META_ARCHITECTURE: which tool runs its configs, and how its checkpoints
+# are named in messages.
+TASKS = {
+    "InsLoc": "pretraining",
+    "MoCo": "pretraining",
+    **{method: "pretext" for method in PRETEXT_METHODS},
+    "GeneralizedRCNN": "detection",
+    "Dense": "dense matching",
+}
+
+
+def task_of(meta_architecture: str) -> str:
+    """The task of a MODEL.META_ARCHITECTURE ("pretraining", "pretext", "detection", "dense
+    matching"), or "unknown"."""
+    return TASKS.get(meta_architecture, "unknown")
+
+
 PRETEXT_BACKBONES = ("resnet", "resnet_v2", "revnet", "vgg19_bn", "nin", "exemplar_cnn")
 
 

@@ -11,7 +11,14 @@ from .color import ColorAugmentation, hflip
 from .copy_paste import PastePlan, sample_crop, sample_paste_plan, sample_paste_size
 from .datasets import InsLocPretrainDataset, TwoCropDataset, sample_rng
 from .exemplar import ExemplarDataset
-from .image_io import BadImageError, choose_reduction, read_image, read_image_size
+from .image_io import (
+    BadImageError,
+    UnreadableDataError,
+    check_some_readable,
+    choose_reduction,
+    read_image,
+    read_image_size,
+)
 from .jigsaw import JigsawDataset
 from .relative_loc import RelativeLocDataset
 from .rotation import RotationDataset
@@ -42,9 +49,11 @@ __all__ = [
     "SyntheticScenes",
     "SyntheticSource",
     "TwoCropDataset",
+    "UnreadableDataError",
     "build_image_source",
     "build_pretrain_dataset",
     "build_pretrain_loader",
+    "check_some_readable",
     "choose_reduction",
     "collate_samples",
     "hflip",

@@ -45,6 +45,10 @@ class LabelledImages:
         """Image ``i`` as H x W x 3 uint8 RGB."""
         raise NotImplementedError
 
+    def name(self, i: int) -> str:
+        """What a message should call image ``i`` (its path, for files)."""
+        return f"{self.description}[{i}]"
+
     def subset(self, indices) -> "LabelledImages":
         return _Subset(self, np.asarray(indices, np.int64))
 
@@ -58,6 +62,9 @@ class _Subset(LabelledImages):
 
     def load(self, i: int) -> np.ndarray:
         return self.parent.load(int(self.indices[i]))
+
+    def name(self, i: int) -> str:
+        return self.parent.name(int(self.indices[i]))
 
 
 class ArrayClassification(LabelledImages):
@@ -107,6 +114,9 @@ class FolderClassification(LabelledImages):
 
     def load(self, i: int) -> np.ndarray:
         return self.source.load(i)
+
+    def name(self, i: int) -> str:
+        return self.source.name(i)
 
 
 # (module, name) pairs a CIFAR pickle needs: numpy's array reconstruction, and the codec Python 3

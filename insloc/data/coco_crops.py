@@ -14,7 +14,7 @@ from collections import defaultdict
 import cv2
 import numpy as np
 
-from .image_io import BadImageError, read_image
+from .image_io import BadImageError, UnreadableDataError, read_image
 
 __all__ = ["make_crops"]
 
@@ -32,11 +32,16 @@ def make_crops(
 ) -> dict:
     """Write the crops; returns {"train": {class: n}, "val": {class: n}, "skipped_images": n}.
 
-    Raises FileExistsError when ``out_dir`` exists (nothing is overwritten) and ValueError for a
-    json without images, annotations or categories.
+    ``out_dir`` is the caller's to check (``tools/make_crops.py`` refuses one that already holds
+    ``train/`` or ``val/``).
+
+    Raises:
+        FileNotFoundError: no ``json_file``.
+        ValueError: a json without images, annotations or categories, or no crop written (every
+            image unreadable, or a wrong ``image_root``): an empty set is an error, not a result.
     """
-    if os.path.exists(out_dir):
-        raise FileExistsError(f"{out_dir} already exists; refusing to overwrite it")
+    if not os.path.isfile(json_file):
+        raise FileNotFoundError(f"COCO annotation file {json_file!r} does not exist")
     with open(json_file) as f:
         try:
             data = json.load(f)
@@ -68,6 +73,7 @@ def make_crops(
         if len(plan["train"][c]) >= min_per_class and len(plan["val"].get(c, [])) >= min_per_class
     }
     counts = {"train": {}, "val": {}, "skipped_images": 0}
+    first_error = None
     by_image = defaultdict(list)
     for split in ("train", "val"):
         for cls in sorted(keep):
@@ -77,8 +83,9 @@ def make_crops(
         path = os.path.join(root, images[image_id]["file_name"])
         try:
             image = read_image(path)
-        except BadImageError:
+        except BadImageError as e:
             counts["skipped_images"] += 1
+            first_error = first_error or e
             continue
         ih, iw = image.shape[:2]
         for split, cls, (ann_id, _, x, y, w, h) in items:
@@ -95,4 +102,14 @@ def make_crops(
                 [cv2.IMWRITE_JPEG_QUALITY, 95],
             )
             counts[split][cls] = counts[split].get(cls, 0) + 1
+    if not counts["train"] and not counts["val"]:
+        if first_error is not None:
+            raise UnreadableDataError(
+                f"{json_file}: no crop written: none of the {counts['skipped_images']} images "
+                f"with boxes to crop could be read (e.g. {first_error}); check --image-root"
+            )
+        raise ValueError(
+            f"{json_file}: no crop written: no category has {min_per_class} boxes of at least "
+            f"{min_size} pixels in both splits; lower --min-size or --min-per-class"
+        )
     return counts

@@ -9,25 +9,18 @@ A file that fails to read is logged once, named in the sample's ``bad_files`` an
 another index drawn from the sample's generator, so one bad file never stops a long run.
 """
 
-import logging
-
 import numpy as np
 import torch
 
 from .anchor_aug import AnchorBoxSampler
 from .color import ColorAugmentation, hflip
 from .copy_paste import crop_resize, paste, resize, sample_crop, sample_paste_plan
-from .image_io import BadImageError, choose_reduction
+from .image_io import BadImageError, UnreadableDataError, choose_reduction, warn_unreadable_once
 from .sources import ImageSource
 
 __all__ = ["InsLocPretrainDataset", "TwoCropDataset", "sample_rng"]
 
-logger = logging.getLogger("insloc.data")
-
 MAX_CONSECUTIVE_FAILURES = 50
-
-# Names of unreadable files already logged by this process: one warning per file, not per use.
-_WARNED = set()
 
 
 def sample_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
@@ -77,11 +70,9 @@ class _PretrainDataset(torch.utils.data.Dataset):
             except BadImageError as e:
                 name = self.source.name(index)
                 bad_files.append(name)
-                if name not in _WARNED:
-                    _WARNED.add(name)
-                    logger.warning("skipping unreadable image: %s", e)
+                warn_unreadable_once(name, e)
                 index = int(rng.integers(len(self.source)))
-        raise RuntimeError(
+        raise UnreadableDataError(
             f"{MAX_CONSECUTIVE_FAILURES} consecutive unreadable images in image source "
             f"{getattr(self.source, 'description', type(self.source).__name__)}; check the data"
         )

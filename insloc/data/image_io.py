@@ -9,6 +9,7 @@ reading of the EXIF tag), so the size always describes the pixels, at any decode
 """
 
 import io
+import logging
 import math
 import os
 
@@ -16,7 +17,15 @@ import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-__all__ = ["BadImageError", "choose_reduction", "read_image", "read_image_size"]
+__all__ = [
+    "BadImageError",
+    "UnreadableDataError",
+    "check_some_readable",
+    "choose_reduction",
+    "read_image",
+    "read_image_size",
+    "warn_unreadable_once",
+]
 
 # JPEG decoders scale by 1/2, 1/4 or 1/8 inside the IDCT, which is where decoding time goes.
 _REDUCED_FLAGS = {
@@ -29,6 +38,51 @@ _REDUCED_FLAGS = {
 
 class BadImageError(Exception):
     """A file that cannot be read as an image; the message names the file and why."""
+
+
+# Files already reported by this process: one warning per file, not per use.
+_WARNED = set()
+
+
+def warn_unreadable_once(name: str, error: BadImageError) -> None:
+    """Log that training skips file ``name`` (once per file and process; every dataset that
+    replaces unreadable files reports them here, and counts them in its samples' ``bad_files``)."""
+    if name not in _WARNED:
+        _WARNED.add(name)
+        logging.getLogger("insloc.data").warning("skipping unreadable image: %s", error)
+
+
+class UnreadableDataError(ValueError):
+    """A whole image set that cannot be read (a wrong image root, a folder of broken files)."""
+
+
+def check_some_readable(num_images: int, load, what: str, probes: int = 50) -> None:
+    """Stop before training when a set's images cannot be read at all: training skips unreadable
+    files one by one, so a set of nothing but (a wrong ``DATASETS.IMAGE_ROOT``) would otherwise
+    fail only after many draws, inside a data worker.
+
+    Args:
+        num_images: the size of the set.
+        load: ``load(i)`` reads image ``i`` or raises BadImageError.
+        what: the set, as the user named it (``DATASETS.PRETRAIN '/data/x'``).
+        probes: images tried, spread evenly over the set; the first readable one ends the check.
+    Raises:
+        UnreadableDataError: none of them could be read (the first reason is given).
+    """
+    if num_images == 0:
+        return
+    indices = dict.fromkeys(round(i * (num_images - 1) / max(probes - 1, 1)) for i in range(probes))
+    first = None
+    for i in indices:
+        try:
+            load(i)
+            return
+        except BadImageError as e:
+            first = first or e
+    raise UnreadableDataError(
+        f"{what}: none of {len(indices)} images tried (spread over its {num_images}) can be read, "
+        f"e.g. {first}; check the path and DATASETS.IMAGE_ROOT"
+    )
 
 
 def read_image_size(path: str) -> tuple:

@@ -3,7 +3,7 @@
 import logging
 import os
 
-from insloc.data import build_pretrain_dataset, build_pretrain_loader
+from insloc.data import build_pretrain_dataset, build_pretrain_loader, check_some_readable
 from insloc.evaluation import build_heldout_batch, instance_discrimination_accuracy
 from insloc.modeling import build_model
 from insloc.utils import comm
@@ -22,6 +22,7 @@ class PretrainTrainer(Trainer):
     """
 
     eval_metrics_prefix = "instance_discrimination/"
+    outputs = Trainer.outputs + ("composites.png",)
     base_arch_keys = (
         "MODEL.META_ARCHITECTURE",
         "MODEL.BACKBONE.NAME",
@@ -87,6 +88,10 @@ class PretrainTrainer(Trainer):
     def build_train_loader(self, cfg, start_iter: int):
         if self.dataset is None:
             self.dataset = build_pretrain_dataset(cfg)
+        source = self.dataset.source
+        check_some_readable(
+            len(source), lambda i: source.load(i, 8), f"DATASETS.PRETRAIN {cfg.DATASETS.PRETRAIN!r}"
+        )
         return build_pretrain_loader(
             cfg, self.dataset, start_iter=start_iter, log_dir=cfg.OUTPUT_DIR
         )

@@ -32,6 +32,7 @@ from .checkpoint import (
     checkpoint_name,
     last_checkpoint,
     load_checkpoint,
+    resume_candidates,
 )
 from .launch import get_local_rank, resolve_device
 from .optim import (
@@ -53,16 +54,30 @@ class Trainer:
 
     Args:
         cfg: a frozen config.
-        resume: continue from ``OUTPUT_DIR/last_checkpoint`` when it exists.
+        resume: continue from the newest readable checkpoint of OUTPUT_DIR (see
+            :func:`~insloc.engine.checkpoint.resume_candidates`) when there is one.
 
     Subclasses override ``build_model``, ``build_train_loader`` and optionally ``evaluate``,
-    ``load_initial_weights``, ``on_first_batch``, ``find_unused_parameters`` and ``arch_keys``.
+    ``before_evaluation``, ``load_initial_weights``, ``on_first_batch``,
+    ``find_unused_parameters``, ``arch_keys`` and ``outputs``.
     """
 
     # Config keys that fix the shapes of the weights: a --resume must agree on them.
     arch_keys = ("MODEL.META_ARCHITECTURE", "MODEL.BACKBONE.NAME", "MODEL.RESNETS.DEPTH")
     # What evaluation results are called in metrics.jsonl ("<prefix><key>/<key>...").
     eval_metrics_prefix = ""
+    # What a run writes in OUTPUT_DIR (glob patterns): a run that is not resumed refuses a folder
+    # that holds any of them (insloc.engine.defaults.prepare_output_dir).
+    outputs = (
+        "config.yaml",
+        "log.txt",
+        "log.rank*.txt",
+        "metrics.jsonl",
+        "tensorboard",
+        "bad_images.txt",
+        "last_checkpoint",
+        "model_*.pth",
+    )
 
     def __init__(self, cfg, resume: bool = False):
         self.cfg = cfg
@@ -91,6 +106,7 @@ class Trainer:
         )
 
         self.start_iter = 0
+        self.resumed = bool(resume)
         # Unreadable files the training batches skipped, by name: a file met again (in another
         # epoch, by another worker or process, before and after a resume) is counted once.
         self.bad_files = set()  # over all processes, up to the last gathering
@@ -101,6 +117,7 @@ class Trainer:
         self.train_model = self.wrap_distributed(model)
         self.loader = self.build_train_loader(cfg, self.start_iter)
         self.history = {}  # iteration -> evaluation results
+        self.iter = self.start_iter  # iterations done, for a message when the run is stopped
 
     # ------------------------------------------------------------------ what subclasses define
     def build_model(self, cfg) -> nn.Module:
@@ -114,6 +131,10 @@ class Trainer:
     def evaluate(self, iteration: int) -> dict:
         """Evaluate ``self.model`` (every process calls it); results are recorded in history."""
         return {}
+
+    def before_evaluation(self, iteration: int) -> None:
+        """What must change the model before an evaluation (precise BN), called before the
+        checkpoint of that iteration is saved, so that it holds the weights that are evaluated."""
 
     def images_per_epoch(self, cfg):
         """Images in one pass over the training data; None where the training has no epochs (then
@@ -166,12 +187,35 @@ class Trainer:
         return {"meta_arch": self.cfg.MODEL.META_ARCHITECTURE}
 
     def _resume(self) -> bool:
-        """Restore the newest checkpoint of OUTPUT_DIR; False when there is none."""
-        path = last_checkpoint(self.output_dir)
-        if path is None:
+        """Restore the newest readable checkpoint of OUTPUT_DIR; False when there is none.
+
+        A missing or stale ``last_checkpoint`` and unreadable checkpoints are skipped, with a
+        warning naming them; a folder whose checkpoints all fail to load is an error, never a
+        silent start from scratch.
+        """
+        candidates = resume_candidates(self.output_dir)
+        if not candidates:
             logger.info(f"--resume: no checkpoint in {self.output_dir}; starting from scratch")
             return False
-        ckpt = load_checkpoint(path)
+        marked, errors = last_checkpoint(self.output_dir), []
+        for path in candidates:
+            try:
+                ckpt = load_checkpoint(path)
+                break
+            except ValueError as e:
+                errors.append(str(e))
+                logger.warning(f"--resume: skipping an unreadable checkpoint: {e}")
+        else:
+            raise ValueError(
+                f"--resume: none of the {len(candidates)} checkpoints in {self.output_dir} can be "
+                f"read ({errors[0]}); nothing was resumed"
+            )
+        if path != marked:
+            logger.warning(
+                f"--resume: {os.path.join(self.output_dir, 'last_checkpoint')} is missing or names "
+                f"a file that is gone or unreadable; resuming from the newest readable checkpoint, "
+                f"{path}"
+            )
         _check_same_architecture(ckpt, self.cfg, path, self.arch_keys)
         try:
             self.model.load_state_dict(ckpt["model"])
@@ -242,16 +286,22 @@ class Trainer:
         return path
 
     # ------------------------------------------------------------------ training
-    def _evaluate_and_record(self, iteration: int) -> dict:
+    def _isolated(self, step, iteration: int):
+        """``step(iteration)`` without moving the training streams: evaluation may draw random
+        numbers (precise BN runs training-mode forwards), and a run resumed after it must not
+        diverge. The model's training mode is restored too."""
         was_training = self.model.training
-        # Evaluation may draw random numbers (precise BN runs training-mode forwards): it must not
-        # move the training stream, or a run resumed after an evaluation would diverge.
         devices = [self.device] if self.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
             state = random.getstate()
-            result = self.evaluate(iteration)
-            random.setstate(state)
-        self.model.train(was_training)
+            try:
+                return step(iteration)
+            finally:
+                random.setstate(state)
+                self.model.train(was_training)
+
+    def _evaluate_and_record(self, iteration: int) -> dict:
+        result = self._isolated(self.evaluate, iteration)
         if result:
             self.history[iteration] = result
         return result
@@ -261,24 +311,37 @@ class Trainer:
 
     def train(self) -> dict:
         """Run the remaining iterations; returns {iteration: evaluation results}."""
-        cfg = self.cfg
-        max_iter = self.max_iter
-        writer = MetricsWriter(self.output_dir) if self.is_main else None
+        resumed_at = self.start_iter if self.resumed else None
+        writer = MetricsWriter(self.output_dir, resumed_at=resumed_at) if self.is_main else None
         self.before_train()
-        logger.info(f"training from iteration {self.start_iter} to {max_iter}")
-
-        self.train_model.train()
-        data_iter = iter(self.loader)
-        window = defaultdict(float)
-        window_len = 0
+        logger.info(f"training from iteration {self.start_iter} to {self.max_iter}")
         bar = tqdm(
-            total=max_iter,
+            total=self.max_iter,
             initial=self.start_iter,
             disable=not self.is_main,
             unit="it",
             dynamic_ncols=True,
             mininterval=1.0 if os.isatty(2) else 30.0,
         )
+        try:
+            self._run_iterations(writer, bar)
+        finally:  # also when stopped (Ctrl-C, an error): the bar's last line before any message
+            bar.close()
+            if writer is not None:
+                writer.close()
+        if self.start_iter == self.max_iter:
+            logger.info("nothing to do: the run had already reached its last iteration")
+            self._evaluate_and_record(self.max_iter)
+        self._report_bad_images()
+        return self.history
+
+    def _run_iterations(self, writer, bar) -> None:
+        cfg = self.cfg
+        max_iter = self.max_iter
+        self.train_model.train()
+        data_iter = iter(self.loader)
+        window = defaultdict(float)
+        window_len = 0
         t_prev = time.perf_counter()
         for it in range(self.start_iter, max_iter):
             batch = next(data_iter)
@@ -297,38 +360,36 @@ class Trainer:
             window_len += 1
             bar.update(1)
             done = it + 1
-            # Evaluate before saving: evaluation may update BN statistics (precise BN, as
-            # detectron2 runs it before its checkpointer), and the checkpoint must hold the
-            # weights that were evaluated.
+            self.iter = done
             evaluate = done == max_iter or (
                 cfg.TEST.EVAL_PERIOD and done % cfg.TEST.EVAL_PERIOD == 0
             )
-            result = self._evaluate_and_record(done) if evaluate else {}
+            stats = None
             if done % cfg.LOG_PERIOD == 0 or evaluate:
                 stats = comm.all_reduce_mean({k: v / window_len for k, v in window.items()})
                 stats["lr"] = self.optimizer.param_groups[0]["lr"]
                 stats["images_per_sec"] = cfg.SOLVER.IMS_PER_BATCH / stats["iter_time"]
                 stats["num_bad_images"] = self._gather_bad_images()
-                if writer is not None:
-                    # the evaluation's numbers in the row of their iteration, as detectron2's
-                    writer.write(
-                        done, {**stats, **flatten_results(result, self.eval_metrics_prefix)}
-                    )
                 bar.set_postfix(loss=f"{stats['total_loss']:.3f}", refresh=False)
                 window.clear()
                 window_len = 0
+            if writer is not None and stats is not None and not evaluate:
+                writer.write(done, stats)
+            # Precise BN (detectron2 runs it before its checkpointer) comes first, so that the
+            # checkpoint holds the weights that are evaluated; the checkpoint comes before the
+            # evaluation, so that an evaluation that fails cannot lose the trained weights.
+            if evaluate:
+                self._isolated(self.before_evaluation, done)
             if done == max_iter:
                 self.save_checkpoint(done, "model_final.pth")
             elif done % self.checkpoint_period == 0:
                 self.save_checkpoint(done, checkpoint_name(it))
-        bar.close()
-        if self.start_iter == max_iter:
-            logger.info("nothing to do: the run had already reached its last iteration")
-            self._evaluate_and_record(max_iter)
-        if writer is not None:
-            writer.close()
-        self._report_bad_images()
-        return self.history
+            if evaluate:
+                result = self._evaluate_and_record(done)
+                if writer is not None:  # the evaluation's numbers in the row of their iteration
+                    writer.write(
+                        done, {**stats, **flatten_results(result, self.eval_metrics_prefix)}
+                    )
 
     def _report_bad_images(self) -> None:
         """The run's last word on its data: how many distinct files were skipped, and where."""

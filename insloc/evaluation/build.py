@@ -1,7 +1,9 @@
 """Pick a dataset's evaluator from its metadata (``"evaluator": "coco" | "voc"``)."""
 
+import hashlib
 import logging
 import os
+import re
 
 from .coco import COCOEvaluator
 from .voc import PascalVOCDetectionEvaluator
@@ -12,8 +14,22 @@ EVALUATORS = ("coco", "voc")
 
 
 def inference_dir(cfg, dataset_name: str) -> str:
-    """``OUTPUT_DIR/inference/<dataset>``: where a dataset's raw detections are written."""
-    return os.path.join(cfg.OUTPUT_DIR, "inference", dataset_name)
+    """``OUTPUT_DIR/inference/<folder>``: where a dataset's raw detections are written, always one
+    folder under ``OUTPUT_DIR/inference`` (see :func:`inference_folder_name`)."""
+    return os.path.join(cfg.OUTPUT_DIR, "inference", inference_folder_name(dataset_name))
+
+
+def inference_folder_name(dataset_name: str) -> str:
+    """A registered name as it is (``voc_2007_test``); a dataset named by its path (``a/b.json``,
+    ``/data/b.json:/data/images``) the json's stem and a short hash of the whole name
+    (``b_1f2e3d4c``): a plain folder name, different for different paths, never a path that would
+    lead outside the folder or into the user's data."""
+    if re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", dataset_name) and ".json" not in dataset_name:
+        return dataset_name
+    path = dataset_name.split(".json", 1)[0] if ".json" in dataset_name else dataset_name
+    stem = re.sub(r"[^A-Za-z0-9_.-]", "_", os.path.basename(path.rstrip("/\\")))[:40]
+    digest = hashlib.sha1(dataset_name.encode("utf-8")).hexdigest()[:8]
+    return f"{stem.lstrip('.') or 'dataset'}_{digest}"
 
 
 def build_evaluator(cfg, dataset_name: str, metadata: dict, output_dir=None, records=None):

@@ -3,8 +3,9 @@
 ``AP`` is averaged over IoU 0.50:0.95 (step 0.05) and 101 recall points, ``AP50``/``AP75`` at
 one IoU, ``APs``/``APm``/``APl`` over objects of area < 32², 32²..96², > 96² pixels, with at most
 100 detections per image; crowd regions are neither positives nor penalised. ``AP-<class>`` is the
-class's AP (area "all", 100 detections). Only the images that were run are scored (detectron2 does
-the same), so a subset of a dataset evaluates correctly.
+class's AP (area "all", 100 detections). Every image of the ground truth is scored, as detectron2
+scores every image of its json: the objects of an image that was not run count as misses (so a
+test set must be run whole; the fine-tuning trainer refuses one with images missing on disk).
 """
 
 import contextlib
@@ -72,12 +73,21 @@ class COCOEvaluator(DatasetEvaluator):
                 "%s: the ground truth has no annotation; not evaluated", self.dataset_name
             )
             return {}
-        image_ids = list(dict.fromkeys(p["image_id"] for p in predictions))
-        unknown = [i for i in image_ids if i not in self.coco_gt.imgs]
+        run = list(dict.fromkeys(p["image_id"] for p in predictions))
+        unknown = [i for i in run if i not in self.coco_gt.imgs]
         if unknown:
             raise ValueError(
                 f"{self.dataset_name}: predictions for image ids {unknown[:5]} that its ground "
                 "truth does not have"
+            )
+        image_ids = list(self.coco_gt.getImgIds())
+        if len(run) < len(image_ids):
+            logger.warning(
+                "%s: %d of the %d images of the ground truth were run; the objects of the others "
+                "count as misses",
+                self.dataset_name,
+                len(run),
+                len(image_ids),
             )
         tasks = ["bbox"]
         if any("masks" in p for p in predictions):

@@ -11,7 +11,7 @@
 
 import logging
 import re
-from typing import Dict, Sequence
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 import torch
@@ -21,7 +21,8 @@ from fvcore.common.config import CfgNode
 from ..config import get_cfg
 from ..config.config import PRETEXT_METHODS
 from ..data.copy_paste import resize
-from ..engine.checkpoint import load_checkpoint
+from ..data.image_io import BadImageError, UnreadableDataError
+from ..engine.checkpoint import check_checkpoint_task, load_checkpoint
 from ..modeling.backbone import build_backbone, build_resnet
 from ..transfer.torchvision import convert_to_torchvision, detect_arch
 
@@ -75,6 +76,13 @@ def _load_strict(module, state: dict, path: str, what: str) -> None:
 def load_trunk(path: str) -> Trunk:
     """The trunk stored in ``path`` (see the module docstring); one-line errors name the file."""
     ckpt = load_checkpoint(path)
+    check_checkpoint_task(
+        ckpt,
+        f"checkpoint {path}",
+        ("pretraining", "pretext", "state dict", "unknown"),
+        "for linear evaluation, a pretraining checkpoint (InsLoc, MoCo or a pretext task) or a "
+        "torchvision ResNet state dict",
+    )
     if isinstance(ckpt, dict) and isinstance(ckpt.get("model"), dict) and "config" in ckpt:
         cfg = _saved_config(ckpt, path)
         arch = cfg.MODEL.META_ARCHITECTURE
@@ -171,6 +179,7 @@ def extract_features(
     crop: int = 0,
     batch_size: int = 64,
     device="cpu",
+    skipped: Optional[set] = None,
 ) -> Dict[str, np.ndarray]:
     """Pooled features of every image of ``dataset`` at each of ``layers``.
 
@@ -182,8 +191,10 @@ def extract_features(
         resize_to, crop: ``preprocess_image``; every image must end up the same size.
         batch_size: images per forward pass.
         device: where the trunk runs.
+        skipped: when given, an image that cannot be read is left out and its index added to this
+            set (as training skips and counts bad files); None: BadImageError is raised.
     Returns:
-        {layer: N x (C_layer * grid * grid) float32}.
+        {layer: N' x (C_layer * grid * grid) float32}, N' the images read, in dataset order.
     """
     from ..modeling.backbone.taps import check_taps
 
@@ -193,10 +204,18 @@ def extract_features(
     std = torch.tensor(trunk.pixel_std, device=device).view(1, 3, 1, 1)
     out = {name: [] for name in layers}
     for start in range(0, len(dataset), batch_size):
-        images = [
-            preprocess_image(dataset.load(i), resize_to, crop)
-            for i in range(start, min(len(dataset), start + batch_size))
-        ]
+        images = []
+        for i in range(start, min(len(dataset), start + batch_size)):
+            try:
+                images.append(preprocess_image(dataset.load(i), resize_to, crop))
+            except BadImageError as e:
+                if skipped is None:
+                    raise
+                if i not in skipped:
+                    logger.warning("skipping unreadable image: %s", e)
+                skipped.add(i)
+        if not images:
+            continue
         x = (
             torch.from_numpy(np.stack(images)).to(device).permute(0, 3, 1, 2).float()
         )  # B x 3 x H x W
@@ -204,4 +223,6 @@ def extract_features(
         maps = module.features(x, layers)  # name: B x C x h x w
         for name, m in maps.items():
             out[name].append(F.adaptive_avg_pool2d(m.float(), grid).flatten(1).cpu())  # B x C g g
+    if not any(out.values()):
+        raise UnreadableDataError(f"{dataset.description}: none of its images can be read")
     return {name: torch.cat(v).numpy() for name, v in out.items()}

@@ -12,7 +12,7 @@ majority class; ``balanced=True`` weights every class equally in the loss and pi
 per-class held-out accuracy, the number to read there ("mean_class_accuracy"; chance is 1 / K).
 """
 
-from typing import Dict, Sequence
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 import torch
@@ -260,6 +260,7 @@ def evaluate_layers(
     crop: int = 0,
     batch_size: int = 64,
     device="cpu",
+    skipped: Optional[dict] = None,
     **probe_kwargs,
 ) -> Dict[str, Dict[str, float]]:
     """Extract frozen features of both sets at every layer and fit one probe per layer.
@@ -269,6 +270,9 @@ def evaluate_layers(
         train_set, test_set: ``LabelledImages``.
         layers: tap names ("pre-logits", "block3", ...).
         grid, resize_to, crop, batch_size, device: see ``extract_features``.
+        skipped: when given, ``{"train": set(), "test": set()}``: unreadable images are left out
+            of both the features and the labels, and their indices added to these sets; None:
+            an unreadable image is an error.
         probe_kwargs: see :func:`fit_probe`.
     Returns:
         {layer: fit_probe's result plus "dim", the feature dimension}, in ``layers`` order.
@@ -276,12 +280,16 @@ def evaluate_layers(
     from .features import extract_features
 
     opts = dict(grid=grid, resize_to=resize_to, crop=crop, batch_size=batch_size, device=device)
-    train = extract_features(trunk, train_set, layers, **opts)
-    test = extract_features(trunk, test_set, layers, **opts)
+    feats, labels = {}, {}
+    for split, data in (("train", train_set), ("test", test_set)):
+        bad = None if skipped is None else skipped.setdefault(split, set())
+        feats[split] = extract_features(trunk, data, layers, skipped=bad, **opts)
+        labels[split] = np.delete(data.labels, sorted(bad)) if bad else data.labels
+    train, test = feats["train"], feats["test"]
     out = {}
     for layer in layers:
         result = fit_probe(
-            train[layer], train_set.labels, test[layer], test_set.labels, **probe_kwargs
+            train[layer], labels["train"], test[layer], labels["test"], **probe_kwargs
         )
         out[layer] = {**result, "dim": int(train[layer].shape[1])}
     return out

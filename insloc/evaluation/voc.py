@@ -12,8 +12,11 @@ Pixel conventions, as detectron2 (which inherits them from the original ``voc_ev
 are 1-based inclusive pixel indices, widths are ``x2 - x1 + 1``; the loader stores ``xmin - 1`` and
 ``ymin - 1`` (continuous coordinates), so the evaluator writes a prediction as ``x1 + 1, y1 + 1, x2,
 y2`` with one decimal (and its score with three) and compares it with the XML box under the ``+ 1``
-arithmetic. The ground truth is rebuilt from the dataset records (``x1 + 1, y1 + 1, x2, y2``)
-instead of re-reading XML, so any VOC-format data the loader produced evaluates the same way.
+arithmetic. The ground truth is every object as its XML file states it (the records'
+``voc_objects``), as the devkit and detectron2 read it: boxes past the image border or starting at
+0 are scored unclipped, and boxes the training loader drops are still positives. Records without
+``voc_objects`` (VOC-format data from elsewhere) are scored against their annotations, written back
+as ``x1 + 1, y1 + 1, x2, y2``.
 
 Reported (percent): ``AP`` (mean over thresholds of the mean over classes), ``AP50``, ``AP75``, and
 per class ``AP-<class>`` (mean over thresholds) and ``AP50-<class>``.
@@ -222,16 +225,14 @@ def _ground_truth_by_class(records: list, num_classes: int):
             raise ValueError(f"VOC evaluation: image_id {image_id!r} appears in two records")
         index[image_id] = len(image_ids)
         image_ids.append(image_id)
-        for ann in record.get("annotations", []):
-            cls = int(ann["category_id"])
+        for box, cls, difficult in _objects_as_written(record):
             if not 0 <= cls < num_classes:
                 raise ValueError(
                     f"VOC evaluation: image {image_id!r} has category_id {cls}; "
                     f"expected 0..{num_classes - 1}"
                 )
-            x1, y1, x2, y2 = (float(v) for v in ann["bbox"])
-            per_class[cls]["box"].append([x1 + 1.0, y1 + 1.0, x2, y2])  # back to the XML's values
-            per_class[cls]["difficult"].append(bool(ann.get("difficult", 0)))
+            per_class[cls]["box"].append(box)
+            per_class[cls]["difficult"].append(difficult)
             per_class[cls]["image"].append(index[image_id])
     ground_truth = []
     for gt in per_class:
@@ -245,6 +246,25 @@ def _ground_truth_by_class(records: list, num_classes: int):
             }
         )
     return image_ids, ground_truth
+
+
+def _objects_as_written(record: dict):
+    """(box in VOC file coordinates, class, difficult) of every object of a record: the XML's
+    boxes as written (``voc_objects``, kept by the VOC loader), else rebuilt from the annotations
+    (``x1 + 1, y1 + 1, x2, y2``) for records of other origins."""
+    if "voc_objects" in record:
+        objects = record["voc_objects"]
+        return [
+            ([float(v) for v in o["bbox"]], int(o["category_id"]), bool(o["difficult"]))
+            for o in objects
+        ]
+    out = []
+    for ann in record.get("annotations", []):
+        x1, y1, x2, y2 = (float(v) for v in ann["bbox"])
+        out.append(
+            ([x1 + 1.0, y1 + 1.0, x2, y2], int(ann["category_id"]), bool(ann.get("difficult", 0)))
+        )
+    return out
 
 
 def _detections_by_class(predictions: list, image_ids: list, num_classes: int) -> list:

@@ -65,7 +65,8 @@ def run_tool(args: Sequence[str], log_path: str, threads: int) -> float:
 
 def train_or_reuse(tool: str, config: str, out: str, opts: Sequence[str], threads: int) -> dict:
     """``tools/<tool> --config-file config OUTPUT_DIR out opts`` unless ``out`` already holds its
-    model_final.pth; a folder with a last_checkpoint but no final one is resumed.
+    model_final.pth; a folder of an earlier, unfinished attempt is resumed (``--resume``: from its
+    newest checkpoint, or from scratch when it has none).
 
     Returns:
         {"path": out/model_final.pth, "seconds": wall time (0 when reused), "reused": bool,
@@ -76,7 +77,7 @@ def train_or_reuse(tool: str, config: str, out: str, opts: Sequence[str], thread
     command = "python " + " ".join(args)
     if os.path.isfile(final):
         return {"path": final, "seconds": 0.0, "reused": True, "command": command}
-    if os.path.isfile(os.path.join(out, "last_checkpoint")):
+    if os.path.isdir(out):
         args.insert(1, "--resume")
     os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
     print(f"  {command}", flush=True)

@@ -33,7 +33,7 @@ import torch
 import yaml
 from torch import nn
 
-from ..engine.checkpoint import load_checkpoint
+from ..engine.checkpoint import check_checkpoint_task, load_checkpoint
 from .detectron2_names import from_detectron2
 from .pickle_io import read_detectron2_pkl
 from .torchvision import detect_arch, pretraining_to_detector
@@ -92,7 +92,7 @@ def load_detection_weights(
         state, kind = read_weights(path, model)
     except ValueError as e:  # e.g. a detectron2 name insloc's detectors have no place for
         message = str(e)
-        raise ValueError(message if message.startswith(path) else f"{path}: {message}") from None
+        raise ValueError(message if path in message else f"{path}: {message}") from None
     report = _match(model, state, path, kind)
     report.trunk = trunk_keys(model.state_dict())
     filled = set(report.loaded).intersection(report.trunk)
@@ -138,6 +138,13 @@ def read_weights(path: str, model: nn.Module) -> Tuple[Dict[str, torch.Tensor], 
     ckpt = load_checkpoint(path)
     if not isinstance(ckpt, dict) or not ckpt:
         raise ValueError(f"{path}: expected a checkpoint dict or a state dict of tensors")
+    check_checkpoint_task(
+        ckpt,
+        path,
+        ("pretraining", "detection", "state dict", "unknown"),
+        "for a detector, an insloc pretraining or fine-tuning checkpoint, a torchvision state dict "
+        "or detectron2 weights",
+    )
     if isinstance(ckpt.get("config"), str):
         _check_normalisation(yaml.safe_load(ckpt["config"]), model, path)
     if isinstance(ckpt.get("model"), dict):

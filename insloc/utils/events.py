@@ -4,15 +4,23 @@ import json
 import math
 import os
 
+from insloc.engine.checkpoint import atomic_write_text
+
 
 class MetricsWriter:
     """Appends ``{"iteration": i, key: value, ...}`` lines and mirrors them to TensorBoard.
 
-    A resumed run appends to the same files; ``iteration`` tells the lines apart.
+    Args:
+        output_dir: the run's folder.
+        resumed_at: the iteration a resumed run continues from: the lines of later iterations
+            (written after that checkpoint by the run that was stopped) are dropped, since the
+            resumed run writes them again; None: append to the file as it is.
     """
 
-    def __init__(self, output_dir: str, tensorboard: bool = True):
+    def __init__(self, output_dir: str, tensorboard: bool = True, resumed_at=None):
         self.path = os.path.join(output_dir, "metrics.jsonl")
+        if resumed_at is not None and os.path.isfile(self.path):
+            _truncate_after(self.path, resumed_at)
         self._file = open(self.path, "a")
         self._tb = None
         if tensorboard:
@@ -38,3 +46,23 @@ class MetricsWriter:
         self._file.close()
         if self._tb is not None:
             self._tb.close()
+
+
+def _truncate_after(path: str, iteration: int) -> None:
+    """Keep the lines of ``path`` up to ``iteration``; rewritten atomically when any is dropped."""
+    with open(path) as f:
+        lines = f.readlines()
+    kept = [line for line in lines if _iteration(line) <= iteration]
+    if len(kept) < len(lines):
+        atomic_write_text("".join(kept), path)
+
+
+def _iteration(line: str) -> float:
+    """The iteration of a metrics line; infinity (dropped) for a line cut short by a kill."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return math.inf
+    if not line.endswith("\n") or not isinstance(record, dict):
+        return math.inf
+    return record.get("iteration", math.inf)

@@ -5,7 +5,8 @@ Rule (the README's "Detection data" section states it to users):
 - a box with x2 <= x1 or y2 <= y1 as given by the file is *degenerate*: dropped and counted;
 - a box reaching outside the image is clipped to [0, width] x [0, height]; one left empty by the
   clipping lies wholly *outside* the image: dropped and counted (clipped boxes are counted too);
-- an image listed by the dataset but absent on disk is dropped and counted.
+- an image listed by the dataset but absent on disk is dropped and counted (and named in the
+  metadata's ``missing_images``: a test set with one is refused, since it is scored whole).
 
 Everything else that makes a file unusable as a dataset (unknown VOC class names, a json that is
 not COCO) is a one-line error naming the file, raised by the loaders themselves.
@@ -53,10 +54,15 @@ class LoadCounts:
 
     def __init__(self):
         self.counts = Counter()
+        self.missing_images = []  # their paths: a test set must have none (scored whole)
 
     def add(self, outcome: str, n: int = 1) -> None:
         if outcome != "kept":
             self.counts[outcome] += n
+
+    def add_missing_image(self, file_name: str) -> None:
+        self.add("missing_image")
+        self.missing_images.append(file_name)
 
     def log(self, name: str, records: list) -> None:
         """One info line with the totals, and a warning line when anything was dropped."""

@@ -6,14 +6,16 @@ import torch
 
 from ...utils import comm
 from ..build import process_batch, worker_options
+from ..image_io import BadImageError, UnreadableDataError, check_some_readable, read_image_size
 from ..samplers import PretrainBatchSampler
 from .catalog import get_detection_dataset
 from .dataset import DetectionTestDataset, DetectionTrainDataset
-from .mapper import DetectionMapper, is_training_annotation
+from .mapper import DetectionMapper, is_training_annotation, read_record_image
 from .samplers import GroupedBatchSampler, aspect_groups, inference_shard
 
 __all__ = [
     "build_detection_test_loader",
+    "check_test_set",
     "build_detection_train_dataset",
     "build_detection_train_loader",
     "training_records",
@@ -34,7 +36,8 @@ def training_records(records: list, keep_difficult: bool, filter_empty: bool) ->
     for r in records:
         annotations = [a for a in r["annotations"] if is_training_annotation(a, keep_difficult)]
         if annotations or not filter_empty:
-            out.append(dict(r, annotations=annotations))
+            record = {k: v for k, v in r.items() if k != "voc_objects"}  # evaluation only
+            out.append(dict(record, annotations=annotations))
     return out
 
 
@@ -50,6 +53,12 @@ def build_detection_train_dataset(cfg) -> DetectionTrainDataset:
     records, metadata = [], None
     for name in names:
         recs, meta = get_detection_dataset(name, cfg)
+        if not recs and meta.get("missing_images"):
+            missing = meta["missing_images"]
+            raise UnreadableDataError(
+                f"DATASETS.TRAIN {name}: all {len(missing)} images of its annotations are missing "
+                f"on disk (first: {missing[0]}); check the path and DATASETS.IMAGE_ROOT"
+            )
         if metadata is None:
             metadata = meta
         elif meta["thing_classes"] != metadata["thing_classes"]:
@@ -82,6 +91,10 @@ def build_detection_train_dataset(cfg) -> DetectionTrainDataset:
         )
     mapper = DetectionMapper.from_config(cfg, is_train=True, with_masks=with_masks)
     dataset = DetectionTrainDataset(records, mapper, seed=cfg.SEED)
+    packed = dataset.records
+    check_some_readable(
+        len(packed), lambda i: read_record_image(packed[i]), f"DATASETS.TRAIN {', '.join(names)}"
+    )
     dataset.metadata = metadata
     dataset.group_ids = aspect_groups(records)
     return dataset
@@ -152,3 +165,35 @@ def build_detection_test_loader(
         **worker_options(cfg, log_dir, rank, persistent=False),
     )
     return loader, metadata
+
+
+def check_test_set(name: str, records, metadata: dict) -> None:
+    """Check, before any training or inference, that test set ``name`` can be scored whole: no
+    image of its annotations missing on disk, every header readable and of the annotated size.
+
+    A test set is scored whole (objects of an image not run count as misses), so an image that
+    cannot be run is an error now rather than a crash after training. Headers only are read: an
+    image whose pixel data is damaged still fails when it is evaluated.
+
+    Raises:
+        ValueError: naming the test set and the first image at fault.
+    """
+    missing = metadata.get("missing_images") or []
+    if missing:
+        raise ValueError(
+            f"test set {name}: {len(missing)} image(s) of its annotations are missing on disk "
+            f"(first: {missing[0]}); a test set is scored whole: restore them, or remove them "
+            "from the annotations"
+        )
+    for record in records:
+        if "synthetic" in record:
+            continue
+        try:
+            h, w = read_image_size(record["file_name"])
+        except BadImageError as e:
+            raise ValueError(f"test set {name}: unreadable image {e}") from None
+        if (h, w) != (record["height"], record["width"]):
+            raise ValueError(
+                f"test set {name}: {record['file_name']} is {w}x{h} but its annotation says "
+                f"{record['width']}x{record['height']}"
+            )

@@ -22,6 +22,7 @@ from .synthetic import TEST_SEED_OFFSET, load_synthetic
 from .voc import VOC_LAYOUT, load_voc_instances
 
 __all__ = [
+    "UnknownDatasetError",
     "dataset_root",
     "get_detection_dataset",
     "is_dataset_name",
@@ -33,6 +34,14 @@ __all__ = [
 _LOADERS = {}
 
 _ROOT_RULE = "the root is $INSLOC_DATASETS, else $DETECTRON2_DATASETS, else ./datasets"
+
+
+class UnknownDatasetError(KeyError, ValueError):
+    """A dataset name that is neither registered nor a json path (a KeyError, and a ValueError:
+    bad input, one line at a tool's boundary)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
 
 
 def register_detection_dataset(name: str, loader) -> None:
@@ -90,7 +99,7 @@ def get_detection_dataset(name: str, cfg):
     """(records, metadata) of dataset ``name``; metadata["name"] is set to ``name``.
 
     Raises:
-        KeyError: unknown name (the message lists the registered ones).
+        UnknownDatasetError: unknown name, a KeyError (the message lists the registered ones).
         FileNotFoundError: the dataset's folder or files are missing (the message gives the layout).
         ValueError: a file is malformed (the message names it).
     """
@@ -100,7 +109,7 @@ def get_detection_dataset(name: str, cfg):
     elif name in _LOADERS:
         records, metadata = _LOADERS[name](cfg)
     else:
-        raise KeyError(
+        raise UnknownDatasetError(
             f"unknown detection dataset {name!r}: expected a COCO json path (x.json or "
             f"x.json:image_root) or one of {', '.join(list_detection_datasets())}"
         )

@@ -45,6 +45,10 @@ def _check_coco(data, json_file: str) -> None:
         raise ValueError(f"{json_file}: the 'categories' list is empty")
 
 
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _segmentation(segm):
     """Valid polygons of a list segmentation (None when none is left), or an RLE dict as it is."""
     if isinstance(segm, dict):
@@ -91,10 +95,10 @@ def load_coco_json(json_file: str, image_root: str, name: str = ""):
                 f"{ann['category_id']}, which 'categories' does not define"
             )
         bbox = ann["bbox"]
-        if not isinstance(bbox, list) or len(bbox) != 4:
+        if not isinstance(bbox, list) or len(bbox) != 4 or not all(map(_is_number, bbox)):
             raise ValueError(
                 f"{json_file}: annotation {ann.get('id', '?')} has bbox {bbox!r}, expected "
-                f"[x, y, width, height]"
+                f"[x, y, width, height] numbers"
             )
         if ann["image_id"] not in api.imgs:
             raise ValueError(
@@ -108,7 +112,7 @@ def load_coco_json(json_file: str, image_root: str, name: str = ""):
         image = api.imgs[image_id]
         file_name = os.path.join(image_root, image["file_name"])
         if not os.path.isfile(file_name):
-            counts.add("missing_image")
+            counts.add_missing_image(file_name)
             continue
         height, width = int(image["height"]), int(image["width"])
         annotations = []
@@ -146,5 +150,6 @@ def load_coco_json(json_file: str, image_root: str, name: str = ""):
         "json_file": os.path.abspath(json_file),
         "image_root": image_root,
         "thing_dataset_id_to_contiguous_id": id_map,
+        "missing_images": counts.missing_images,
     }
     return records, metadata

@@ -8,22 +8,16 @@ index)``, as pretraining's; a file that cannot be read is logged once, named in 
 ``bad_files`` and replaced by another image drawn from the same generator.
 """
 
-import logging
 import pickle
 
 import numpy as np
 import torch
 
 from ..datasets import MAX_CONSECUTIVE_FAILURES, sample_rng
-from ..image_io import BadImageError
+from ..image_io import BadImageError, UnreadableDataError, warn_unreadable_once
 from .mapper import DetectionMapper, read_record_image
 
 __all__ = ["DetectionTestDataset", "DetectionTrainDataset", "PackedRecords"]
-
-logger = logging.getLogger("insloc.data")
-
-# Files already reported by this process: one warning per file, not per use.
-_WARNED = set()
 
 
 class PackedRecords:
@@ -79,17 +73,15 @@ class DetectionTrainDataset(torch.utils.data.Dataset):
                 image = read_record_image(record)
             except BadImageError as e:
                 bad_files.append(record["file_name"])
-                if record["file_name"] not in _WARNED:
-                    _WARNED.add(record["file_name"])
-                    logger.warning("skipping unreadable image: %s", e)
+                warn_unreadable_once(record["file_name"], e)
                 index = int(rng.integers(len(self.records)))
                 continue
             sample = self.mapper(record, image, plan)
             sample["bad_files"] = bad_files
             return sample
-        raise RuntimeError(
+        raise UnreadableDataError(
             f"{MAX_CONSECUTIVE_FAILURES} consecutive unreadable images in the detection training "
-            f"set; check the data"
+            f"set (the last: {record['file_name']}); check the data"
         )
 
     def __getitems__(self, keys) -> list:

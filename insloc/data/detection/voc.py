@@ -1,7 +1,10 @@
 """PASCAL VOC detection: ImageSets split files, XML annotations with difficult flags.
 
 Coordinates follow detectron2's VOC loader: XML ``xmin``/``ymin`` minus 1 (VOC counts pixels from
-1), ``xmax``/``ymax`` as they are, so the records and detectron2's agree box for box.
+1), ``xmax``/``ymax`` as they are, so the records and detectron2's agree box for box. Training
+annotations are clipped to the image (the shared rule of ``annotations.py``); every object also
+stays in ``voc_objects`` as the XML states it, the ground truth the evaluator scores against (as
+the official devkit and detectron2 do).
 """
 
 import os
@@ -65,7 +68,7 @@ def load_voc_instances(dirname: str, split: str, year: int, class_names=VOC_CLAS
     for file_id in file_ids:
         jpeg_file = os.path.join(dirname, "JPEGImages", f"{file_id}.jpg")
         if not os.path.isfile(jpeg_file):
-            counts.add("missing_image")
+            counts.add_missing_image(jpeg_file)
             continue
         xml_file = os.path.join(dirname, "Annotations", f"{file_id}.xml")
         if not os.path.isfile(xml_file):
@@ -76,7 +79,7 @@ def load_voc_instances(dirname: str, split: str, year: int, class_names=VOC_CLAS
             raise ValueError(f"{xml_file}: not valid XML ({e})") from None
         height = int(_number(root, "size/height", xml_file))
         width = int(_number(root, "size/width", xml_file))
-        annotations = []
+        annotations, as_written = [], []
         for obj in root.findall("object"):
             cls = _text(obj, "name", xml_file)
             if cls not in class_index:
@@ -87,6 +90,9 @@ def load_voc_instances(dirname: str, split: str, year: int, class_names=VOC_CLAS
             difficult = obj.find("difficult")
             difficult = int(difficult.text) if difficult is not None and difficult.text else 0
             box = [_number(obj, f"bndbox/{k}", xml_file) for k in ("xmin", "ymin", "xmax", "ymax")]
+            as_written.append(
+                {"bbox": list(box), "category_id": class_index[cls], "difficult": int(difficult)}
+            )
             box[0] -= 1.0
             box[1] -= 1.0
             box, outcome = clip_box(box, height, width)
@@ -108,6 +114,7 @@ def load_voc_instances(dirname: str, split: str, year: int, class_names=VOC_CLAS
                 "height": height,
                 "width": width,
                 "annotations": annotations,
+                "voc_objects": as_written,
             }
         )
     counts.log(name or f"{dirname}:{split}", records)
@@ -118,5 +125,6 @@ def load_voc_instances(dirname: str, split: str, year: int, class_names=VOC_CLAS
         "year": int(year),
         "dirname": dirname,
         "split": split,
+        "missing_images": counts.missing_images,
     }
     return records, metadata
