@@ -35,12 +35,17 @@ import os
 import sys
 import time
 
+from insloc.config import load_config
 from insloc.transfer.study import (
+    ROOT,
     Init,
     gains_over_random,
+    linear_probe,
     make_weights,
+    matching,
     mean_std,
     plot_curves,
+    probe_crops,
     read_curve,
     read_results,
     run_all,
@@ -50,6 +55,9 @@ from insloc.transfer.study import (
 
 FINETUNE = "configs/quick/det_demo_FPN.yaml"
 TEST_SET = "synthetic_test"
+# the random trunk of the linear probe: the fine-tuned detector's (ResNet-18 of width 16)
+RANDOM_TRUNK = "configs/quick/insloc_tiny_FPN.yaml"
+WILLOW = os.path.join(ROOT, "..", "shared", "data", "PF-WILLOW")
 INITS = {
     i.name: i
     for i in (
@@ -140,6 +148,7 @@ def main(argv=None) -> int:
     if gains:
         print("box AP gain over random init; is it more than twice the larger seed spread?")
         print("\n".join(gains))
+    probes = {} if args.no_probes else run_probes(weights, args, out, threads)
     title = f"{FINETUNE} on {TEST_SET}\nmean over seeds {args.seeds}, band = min..max"
     plot_curves(curves, labels, title, os.path.join(out, "curves.png"))
     report = {
@@ -154,6 +163,7 @@ def main(argv=None) -> int:
         "pretrain_opts": args.pretrain_opts,
         "weights": weights,
         "finetune": {f"{n}/seed{s}": r for (n, s), r in finetuned.items()},
+        "probes": probes,
         "jobs": args.jobs,
         "wall_seconds": time.time() - start,
     }
@@ -161,6 +171,38 @@ def main(argv=None) -> int:
         json.dump(report, f, indent=1)
     print(f"\n{(time.time() - start) / 60:.1f} min; {out}/results.json, {out}/curves.png")
     return 0
+
+
+def run_probes(weights: dict, args, out: str, threads: int) -> dict:
+    """The same trunks through tools/linear_eval.py (synthetic object crops of other scenes) and
+    tools/eval_matching.py (PF-WILLOW, res4 nearest neighbours): the control must beat random
+    init there too. Returns {init: {"linear_layer", "linear_acc", "pck@0.1"}} and prints them."""
+    trunks = {name: w["path"] for name, w in weights.items()}
+    probes = os.path.join(out, "probes")
+    crops = probe_crops(os.path.join(probes, "data"), threads)
+    linear = linear_probe(trunks, RANDOM_TRUNK, crops, os.path.join(probes, "linear_eval"), threads)
+    r = load_config(FINETUNE).MODEL.RESNETS
+    opts = ["MODEL.RESNETS.DEPTH", str(r.DEPTH), "MODEL.RESNETS.WIDTH", str(r.WIDTH), "SEED", "0"]
+    if os.path.isdir(args.willow):
+        opts += ["DENSE.INPUT_SIZE", "160", "DATASETS.TEST", f"('{args.willow}',)"]
+    else:  # synthetic warps of synthetic scenes of the fine-tuning's size
+        opts += ["DENSE.INPUT_SIZE", "128", "DATASETS.SYNTHETIC.IMAGE_SIZE", "128"]
+    pcks = run_all(
+        {
+            n: (matching, p, opts, os.path.join(probes, "matching", n), threads)
+            for n, p in trunks.items()
+        },
+        args.jobs,
+    )
+    dataset = next(iter(pcks.values()))["dataset"]
+    print("\nthe same trunks, frozen: linear probe on synthetic object crops (best layer, mean")
+    print(f"per-class accuracy, chance 20%) and keypoint matching on {dataset} (res4, PCK@0.1)")
+    report = {}
+    for name in trunks:
+        layer, acc = linear[name]
+        report[name] = {"linear_layer": layer, "linear_acc": acc, "pck@0.1": pcks[name]["pck@0.1"]}
+        print(f"  {name:<22}{acc:>6.1f} ({layer}){pcks[name]['pck@0.1']:>10.1f}")
+    return report
 
 
 if __name__ == "__main__":
