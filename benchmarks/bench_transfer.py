@@ -79,6 +79,14 @@ def main(argv=None) -> int:
         "--eval-period", type=int, default=50, help="iterations between evaluations"
     )
     parser.add_argument(
+        "--no-probes", action="store_true",
+        help="skip the linear probe and keypoint matching of each initialisation's trunk",
+    )  # fmt: skip
+    parser.add_argument(
+        "--willow", default=WILLOW,
+        help="PF-WILLOW folder for the matching probe (synthetic warps when it is missing)",
+    )  # fmt: skip
+    parser.add_argument(
         "--finetune-opts", nargs="*", default=[], metavar="KEY VALUE",
         help="config overrides for every fine-tuning run (e.g. SOLVER.MAX_ITER 100)",
     )  # fmt: skip
