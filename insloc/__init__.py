@@ -1,3 +1,11 @@
-"""insloc: self-supervised pretraining for object detection, and its transfer."""
+"""insloc: self-supervised pretraining for object detection, and its transfer.
 
-__version__ = "0.1.0"
+Importing the package registers insloc's methods and backbones (``insloc.modeling`` holds them;
+see :mod:`insloc.config.registry`), so that a config naming them loads, validates and builds from
+any entry point.
+"""
+
+from . import modeling  # noqa: F401  (registers the methods and backbones)
+from .version import __version__
+
+__all__ = ["__version__"]

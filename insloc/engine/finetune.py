@@ -10,6 +10,7 @@ from torch import nn
 from insloc.data.detection import (
     build_detection_test_loader,
     build_detection_train_loader,
+    check_dataset_names,
     check_test_set,
 )
 from insloc.evaluation import (
@@ -23,8 +24,9 @@ from insloc.modeling import build_model
 from insloc.modeling.norm import convert_sync_bn_if_distributed
 from insloc.transfer.weights import load_detection_weights
 from insloc.utils import comm
+from insloc.utils.device import to_device
 
-from .trainer import Trainer, to_device
+from .trainer import Trainer
 
 with warnings.catch_warnings():  # fvcore.nn scripts a loss at import (deprecated in torch 2.9+)
     warnings.filterwarnings("ignore", message=".*torch.jit.script", category=FutureWarning)
@@ -47,16 +49,8 @@ class DetectionTrainer(Trainer):
 
     outputs = Trainer.outputs + ("results.json", "inference")
 
-    arch_keys = (
-        "MODEL.META_ARCHITECTURE",
-        "MODEL.BACKBONE.NAME",
-        "MODEL.RESNETS.DEPTH",
-        "MODEL.RESNETS.WIDTH",
-        "MODEL.MASK_ON",
-        "MODEL.ROI_HEADS.NUM_CLASSES",
-    )
-
     def __init__(self, cfg, resume: bool = False):
+        check_dataset_names(cfg)
         self._test_loaders = {}  # DATASETS.TEST name -> (loader, metadata)
         super().__init__(cfg, resume)
         for name in cfg.DATASETS.TEST:

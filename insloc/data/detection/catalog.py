@@ -95,6 +95,23 @@ def is_dataset_name(name: str) -> bool:
     return name in _LOADERS or parse_json_name(name) is not None
 
 
+def check_dataset_names(cfg, keys=("DATASETS.TRAIN", "DATASETS.TEST")) -> None:
+    """Every name under ``keys`` is registered or a json path (no file system access): a typo is
+    one line naming the key, before a trainer builds anything.
+
+    Raises:
+        ValueError: naming the key and the name.
+    """
+    for key in keys:
+        section, leaf = key.split(".")
+        for name in cfg[section][leaf]:
+            if not isinstance(name, str) or not is_dataset_name(name):
+                raise ValueError(
+                    f"{key} = {tuple(cfg[section][leaf])!r}: expected dataset names (see "
+                    f"docs/data.md) or COCO json paths 'x.json[:image_root]'; {name!r} is neither"
+                )
+
+
 def get_detection_dataset(name: str, cfg):
     """(records, metadata) of dataset ``name``; metadata["name"] is set to ``name``.
 
