@@ -15,7 +15,7 @@ from insloc.config import load_config
 from insloc.data.classification import load_classification_split, subset_per_class
 from insloc.engine.defaults import default_argument_parser, prepare_output_dir, run_tool
 from insloc.evaluation import PROBES, evaluate_layers, load_trunk, random_trunk
-from insloc.evaluation.probe_report import format_table, plot_accuracy_by_layer, save_json
+from insloc.evaluation.probes.report import format_table, plot_accuracy_by_layer, save_json
 from insloc.utils.logger import console_log
 
 OUTPUTS = ("results.json", "accuracy_by_layer.png")

@@ -20,12 +20,12 @@ import torch
 import torch.nn.functional as F
 from fvcore.common.config import CfgNode
 
-from ..config import get_cfg
-from ..config.registry import task_of
-from ..data.copy_paste import resize
-from ..data.image_io import BadImageError, UnreadableDataError
-from ..modeling.backbone import build_backbone, build_resnet
-from ..transfer.weight_file import read_weight_file
+from ...config import get_cfg
+from ...config.registry import task_of
+from ...data.copy_paste import resize
+from ...data.image_io import BadImageError, UnreadableDataError
+from ...modeling.backbone import build_backbone, build_resnet
+from ...transfer.weight_file import read_weight_file
 
 __all__ = ["Trunk", "extract_features", "load_trunk", "random_trunk", "preprocess_image"]
 
@@ -194,7 +194,7 @@ def extract_features(
     Returns:
         {layer: N' x (C_layer * grid * grid) float32}, N' the images read, in dataset order.
     """
-    from ..modeling.backbone.taps import check_taps
+    from ...modeling.backbone.taps import check_taps
 
     check_taps(layers, trunk.tap_names, trunk.description)
     module = trunk.module.to(device)
