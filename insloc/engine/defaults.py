@@ -12,7 +12,7 @@ loads the config with its overrides, refuses a config of another task, picks the
 calls ``train(args, cfg)`` (under :func:`~insloc.engine.launch.launch` for a training tool) inside
 :func:`run_tool`. A tool without a config calls ``run_tool(body, args)`` directly.
 
-The output rules (the README's "Reliability" section states them to users):
+The output rules (docs/reliability.md states them to users):
 
 - the output folder is checked before any work: a path that is a file, or a folder that cannot be
   created or written, is refused;
