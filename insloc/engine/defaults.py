@@ -66,14 +66,14 @@ def default_argument_parser(
     """The command line a tool starts from; it adds its own arguments.
 
     Args:
-        description: the tool's docstring: its first line describes it, the rest (usage lines)
-            is the help's epilog.
+        description: the tool's docstring: its first paragraph describes it, the rest (usage
+            lines) is the help's epilog.
         config: ``--config-file FILE`` and ``KEY VALUE`` config overrides.
         resume: ``--resume`` (training tools).
     """
-    first, _, rest = description.strip().partition("\n")
+    first, _, rest = description.strip().partition("\n\n")
     parser = argparse.ArgumentParser(
-        description=first,
+        description=" ".join(first.split()),
         epilog=rest.strip() or None,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
