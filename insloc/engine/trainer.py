@@ -393,7 +393,12 @@ class Trainer:
             elif done % self.checkpoint_period == 0:
                 self.save_checkpoint(done, checkpoint_name(it))
             if evaluate:
-                result = self._evaluate_and_record(done)
+                try:
+                    result = self._evaluate_and_record(done)
+                except BaseException:
+                    if writer is not None:  # the iteration was trained: it keeps its row
+                        writer.write(done, stats)
+                    raise
                 if writer is not None:  # the evaluation's numbers in the row of their iteration
                     writer.write(
                         done, {**stats, **flatten_results(result, self.eval_metrics_prefix)}
