@@ -21,7 +21,7 @@ $(STAMP): setup.py
 # Mask R-CNN fine-tuned from random init and from that checkpoint (minutes on 2 CPU cores).
 demo: install
 	$(PYTHON) tools/run_demo.py --output-dir output/demo_$$(date +%Y%m%d_%H%M%S)
-	@echo "Keypoint matching next (docs/dense_matching.md):"
+	@echo "Keypoint matching next (README: Dense features and keypoint matching):"
 	@echo "  $(PYTHON) tools/eval_matching.py   # synthetic warps, random ResNet-50 features"
 	@echo "  $(PYTHON) tools/train_dense.py --config-file configs/matching/introspection_R50_dilated.yaml OUTPUT_DIR output/introspection"
 	@echo "  $(PYTHON) tools/eval_matching.py --config-file configs/matching/eval_R50_res4.yaml MODEL.WEIGHTS <checkpoint> DATASETS.TEST ../shared/data/PF-WILLOW"

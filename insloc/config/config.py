@@ -12,7 +12,7 @@ from fvcore.common.config import CfgNode
 
 from .checks import ConfigError, check_tables, get_key
 from .defaults import _C
-from .registry import BACKBONE_REGISTRY, METHODS, backbone_kind, task_of
+from .registry import BACKBONE_REGISTRY, CONFIG_CHECKS, METHODS, backbone_kind, task_of
 from .validate_dense import validate_dense
 from .validate_detection import validate_detection_data
 
@@ -325,6 +325,8 @@ def validate_config(cfg: CfgNode) -> None:
             fail("SOLVER.STEPS", "at least one iteration for 'WarmupMultiStepLR'")
     validate_detection_data(cfg, fail)
     validate_dense(cfg, fail)
+    for check in CONFIG_CHECKS:
+        check(cfg, fail)
 
 
 def validate_method(cfg: CfgNode, fail) -> None:

@@ -6,7 +6,7 @@ must agree on, its task), a backbone with :func:`register_backbone`. Everything 
 :func:`~insloc.config.load_config` checks a config's names and runs the method's validation, the
 builders (``build_model``, ``build_pretrain_dataset``, ``build_backbone``), the trainers' resume
 check and the tools' task check read the entries. ``import insloc`` registers insloc's own
-methods and backbones; ``import dense_match`` registers "Dense".
+methods, backbones and dataset names; ``import dense_match`` registers "Dense".
 
 A registry lives at the bottom of the stack and its entries come from above it (the config
 layer never imports a model): docs/layout.md has the recipe.
@@ -19,6 +19,7 @@ from fvcore.common.registry import Registry
 
 __all__ = [
     "BACKBONE_REGISTRY",
+    "CONFIG_CHECKS",
     "METHODS",
     "TASKS",
     "Method",
@@ -27,6 +28,7 @@ __all__ = [
     "get_method",
     "methods_of_task",
     "register_backbone",
+    "register_config_check",
     "register_method",
     "task_of",
 ]
@@ -142,6 +144,17 @@ def register_backbone(kind: str = "", arch_keys: Tuple[str, ...] = ()):
         return fn
 
     return decorator
+
+
+# Checks of keys whose valid values are known above the config layer: ``check(cfg, fail)``, run
+# by load_config after its own (the data catalog registers the check of dataset names).
+CONFIG_CHECKS = []
+
+
+def register_config_check(check: Callable) -> Callable:
+    """Run ``check(cfg, fail)`` on every config that loads; returns ``check``."""
+    CONFIG_CHECKS.append(check)
+    return check
 
 
 def backbone_kind(name: str) -> str:

@@ -1,6 +1,6 @@
 """Validation of the detection data keys (sizes, sampling, flip). The detector's own keys are
-checked by the validation GeneralizedRCNN registers; dataset names by the data catalog when a
-trainer starts (insloc.data.detection.check_dataset_names)."""
+checked by the validation GeneralizedRCNN registers, dataset names by the check the data catalog
+registers (insloc.data.detection.catalog.check_dataset_names)."""
 
 from fvcore.common.config import CfgNode
 

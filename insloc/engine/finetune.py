@@ -10,7 +10,6 @@ from torch import nn
 from insloc.data.detection import (
     build_detection_test_loader,
     build_detection_train_loader,
-    check_dataset_names,
     check_test_set,
 )
 from insloc.evaluation import (
@@ -50,7 +49,6 @@ class DetectionTrainer(Trainer):
     outputs = Trainer.outputs + ("results.json", "inference")
 
     def __init__(self, cfg, resume: bool = False):
-        check_dataset_names(cfg)
         self._test_loaders = {}  # DATASETS.TEST name -> (loader, metadata)
         super().__init__(cfg, resume)
         for name in cfg.DATASETS.TEST:

@@ -17,6 +17,7 @@ DATASETS.IMAGE_ROOT, or the json's folder when that is empty) or ``path/to/x.jso
 import os
 from functools import partial
 
+from ...config.registry import register_config_check
 from .coco import load_coco_json
 from .synthetic import TEST_SEED_OFFSET, load_synthetic
 from .voc import VOC_LAYOUT, load_voc_instances
@@ -95,20 +96,19 @@ def is_dataset_name(name: str) -> bool:
     return name in _LOADERS or parse_json_name(name) is not None
 
 
-def check_dataset_names(cfg, keys=("DATASETS.TRAIN", "DATASETS.TEST")) -> None:
-    """Every name under ``keys`` is registered or a json path (no file system access): a typo is
-    one line naming the key, before a trainer builds anything.
-
-    Raises:
-        ValueError: naming the key and the name.
-    """
-    for key in keys:
-        section, leaf = key.split(".")
-        for name in cfg[section][leaf]:
+@register_config_check
+def check_dataset_names(cfg, fail) -> None:
+    """DATASETS.TRAIN and DATASETS.TEST hold registered names or json paths (no file system
+    access): a typo is one line naming the key when the config loads. A dense config's
+    DATASETS.TEST is a matching benchmark, checked by dense_match."""
+    dense = cfg.MODEL.META_ARCHITECTURE == "Dense"
+    for key in ("DATASETS.TRAIN",) if dense else ("DATASETS.TRAIN", "DATASETS.TEST"):
+        for name in cfg.DATASETS[key.split(".")[1]]:
             if not isinstance(name, str) or not is_dataset_name(name):
-                raise ValueError(
-                    f"{key} = {tuple(cfg[section][leaf])!r}: expected dataset names (see "
-                    f"docs/data.md) or COCO json paths 'x.json[:image_root]'; {name!r} is neither"
+                fail(
+                    key,
+                    f"dataset names (see docs/data.md 'Detection data') or COCO json paths "
+                    f"'x.json[:image_root]'; {name!r} is neither",
                 )
 
 
