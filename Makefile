@@ -2,7 +2,7 @@
 VENV   ?= .venv
 PYTHON := $(VENV)/bin/python
 STAMP  := $(VENV)/.install.stamp
-# Optional: a package index serving CPU-only torch wheels (see the README); empty keeps the
+# Optional: a package index serving CPU-only torch wheels (see docs/quickstart.md); empty keeps the
 # default torch, which on Linux is the CUDA build with its libraries (about 6 GB installed).
 TORCH_INDEX_URL ?=
 

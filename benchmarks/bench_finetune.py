@@ -16,7 +16,7 @@ Also images/s of the detection training loader (decode, resize to the COCO recip
 side, flip, polygons) on coco128's JPEGs and on synthetic scenes, with ``--workers`` workers.
 Step times are medians of steps the models take in turns after one warm-up step each; peak memory
 is measured in a fresh process per model (CUDA: max allocated; CPU: peak resident set). Nothing
-here is asserted; the figures and ratios are for the README.
+here is asserted; the figures and ratios are for docs/benchmarks.md.
 """
 
 import argparse

@@ -10,7 +10,7 @@
 2. Train-step time (forward, backward, SGD) of InsLoc R50-C4, InsLoc R50-FPN and MoCo v2 R50 with
    the official recipes (full ResNet-50, queues of 65536) on batches of the same size, and their
    peak memory (CUDA: max allocated; CPU: peak resident set of a fresh process per model).
-Nothing here is asserted: the figures and ratios are for the README and the release notes.
+Nothing here is asserted: the figures and ratios are for docs/benchmarks.md and the release notes.
 """
 
 import argparse
