@@ -76,7 +76,7 @@ def main(argv=None) -> int:
     parser.add_argument("--inits", nargs="+", default=list(INITS), choices=list(INITS))
     parser.add_argument("--jobs", type=int, default=2, help="runs at once (default 2)")
     parser.add_argument(
-        "--eval-period", type=int, default=50, help="iterations between evaluations"
+        "--eval-period", type=int, default=100, help="iterations between evaluations"
     )
     parser.add_argument(
         "--no-probes", action="store_true",
