@@ -41,7 +41,6 @@ from insloc.transfer.study import (
     Init,
     gains_over_random,
     linear_probe,
-    make_weights,
     matching,
     mean_std,
     plot_curves,
@@ -50,7 +49,7 @@ from insloc.transfer.study import (
     read_results,
     run_all,
     threads_per_job,
-    train_or_reuse,
+    weights_and_finetunings,
 )
 
 FINETUNE = "configs/quick/det_demo_FPN.yaml"
@@ -101,41 +100,25 @@ def main(argv=None) -> int:
     inits = [INITS[name] for name in args.inits]
     start = time.time()
 
-    print(f"weights ({args.jobs} runs at once, {threads} math thread(s) each):", flush=True)
-    weights = run_all(
-        {
-            i.name: (
-                make_weights,
-                i,
-                os.path.join(out, "pretrain", i.name),
-                args.pretrain_opts,
-                threads,
-            )
-            for i in inits
-        },
-        args.jobs,
-    )
-    for name, w in weights.items():
-        state = "reused" if w["reused"] else f"{w['seconds']:.0f} s"
-        print(f"  {name}: {w['path'] or '(none)'} ({state})", flush=True)
-
-    print("fine-tuning:", flush=True)
+    print(f"{args.jobs} runs at once, {threads} math thread(s) each; a fine-tuning starts when its")
+    print("weights exist (every command below, its log beside its folder):", flush=True)
     runs = {
         (i.name, seed): os.path.join(out, "finetune", i.name, f"seed{seed}")
         for i in inits
         for seed in args.seeds
     }
     opts = ["TEST.EVAL_PERIOD", str(args.eval_period), *args.finetune_opts]
-    finetuned = run_all(
-        {
-            (name, seed): (
-                train_or_reuse, "train_net.py", FINETUNE, run_dir,
-                ["MODEL.WEIGHTS", weights[name]["path"], "SEED", str(seed), *opts], threads,
-            )  # fmt: skip
-            for (name, seed), run_dir in runs.items()
-        },
+    weights, finetuned = weights_and_finetunings(
+        inits,
+        os.path.join(out, "pretrain"),
+        args.pretrain_opts,
+        {(n, seed): (n, d, ["SEED", str(seed), *opts]) for (n, seed), d in runs.items()},
+        FINETUNE,
         args.jobs,
     )
+    for name, w in weights.items():
+        state = "reused" if w["reused"] else f"{w['seconds']:.0f} s"
+        print(f"  weights {name}: {w['path'] or '(none)'} ({state})", flush=True)
 
     rows = {i.name: {"box_AP": [], "mask_AP": []} for i in inits}
     curves = {i.name: {} for i in inits}

@@ -18,7 +18,7 @@ import os
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Dict, List, Sequence
 
@@ -102,6 +102,47 @@ def make_weights(init: Init, out: str, opts: Sequence[str], threads: int) -> dic
         args = ["tools/convert_checkpoint.py", run["path"], trunk, "--to", "torchvision"]
         run["seconds"] += run_tool(args, out + ".log", threads)
     return dict(run, path=trunk)
+
+
+def weights_and_finetunings(
+    inits: Sequence[Init],
+    weights_dir: str,
+    weight_opts: Sequence[str],
+    runs: Dict[object, tuple],
+    finetune_config: str,
+    jobs: int,
+) -> tuple:
+    """Make every initialisation's weights (in ``weights_dir/<name>``) and run every fine-tuning
+    of ``runs`` = {key: (init name, run folder, config overrides)}, ``jobs`` runs at once with
+    :func:`threads_per_job` math threads each. A fine-tuning starts as soon as its own weights
+    exist (random init's at once), so the cores stay busy while the longest pretraining runs.
+
+    Returns:
+        ({init name: :func:`make_weights` dict}, {key: :func:`train_or_reuse` dict}).
+    """
+    threads = threads_per_job(jobs)
+    with ThreadPoolExecutor(max(1, jobs)) as pool:
+        made = {
+            i.name: pool.submit(
+                make_weights, i, os.path.join(weights_dir, i.name), weight_opts, threads
+            )
+            for i in inits
+        }
+        pending, weights, finetuned = dict(made), {}, {}
+        while pending:
+            done, _ = wait(pending.values(), return_when=FIRST_COMPLETED)
+            for name in [n for n, f in pending.items() if f in done]:
+                weights[name] = pending.pop(name).result()  # raises if that run failed
+                for key, (init, run_dir, opts) in runs.items():
+                    if init == name:
+                        args = ["MODEL.WEIGHTS", weights[name]["path"], *opts]
+                        finetuned[key] = pool.submit(
+                            train_or_reuse, "train_net.py", finetune_config, run_dir, args, threads
+                        )
+        return (
+            {i.name: weights[i.name] for i in inits},
+            {k: finetuned[k].result() for k in runs},
+        )
 
 
 def run_all(calls: Dict[object, tuple], jobs: int) -> dict:
