@@ -47,8 +47,9 @@ class Init:
     supervised: bool = False
 
 
-def run_tool(args: Sequence[str], log_path: str, threads: int) -> float:
-    """``python <args>`` from the repository root, its output appended to ``log_path``.
+def run_tool(args: Sequence[str], log_path: str, threads: int, nice: int = 0) -> float:
+    """``python <args>`` from the repository root, its output appended to ``log_path``, at
+    ``nice`` more than this process's niceness (POSIX; 0 elsewhere).
 
     Returns:
         the wall time in seconds.
@@ -59,15 +60,25 @@ def run_tool(args: Sequence[str], log_path: str, threads: int) -> float:
     os.makedirs(os.path.dirname(log_path) or ".", exist_ok=True)
     start = time.time()
     with open(log_path, "a") as log:
-        proc = subprocess.run([sys.executable, *args], cwd=ROOT, stdout=log, stderr=log, env=env)
-    if proc.returncode:
-        raise RuntimeError(
-            f"{args[0]} failed (exit {proc.returncode}); its output is in {log_path}"
-        )
+        proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, stdout=log, stderr=log, env=env)
+        try:
+            if nice and hasattr(
+                os, "setpriority"
+            ):  # from here, not preexec_fn: callers are threads
+                os.setpriority(os.PRIO_PROCESS, proc.pid, os.getpriority(os.PRIO_PROCESS, 0) + nice)
+            returncode = proc.wait()
+        except BaseException:  # Ctrl-C or an error here: the tool does not outlive the study
+            proc.kill()
+            proc.wait()
+            raise
+    if returncode:
+        raise RuntimeError(f"{args[0]} failed (exit {returncode}); its output is in {log_path}")
     return time.time() - start
 
 
-def train_or_reuse(tool: str, config: str, out: str, opts: Sequence[str], threads: int) -> dict:
+def train_or_reuse(
+    tool: str, config: str, out: str, opts: Sequence[str], threads: int, nice: int = 0
+) -> dict:
     """``tools/<tool> --config-file config OUTPUT_DIR out opts`` unless ``out`` already holds its
     model_final.pth; a folder of an earlier, unfinished attempt is resumed (``--resume``: from its
     newest checkpoint, or from scratch when it has none).
@@ -86,8 +97,8 @@ def train_or_reuse(tool: str, config: str, out: str, opts: Sequence[str], thread
     if os.path.isdir(out):
         args.insert(1, "--resume")
     os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
-    print(f"  {command}", flush=True)
-    seconds = run_tool(args, out + ".log", threads)
+    print(f"  {command}\n", end="", flush=True)  # one write: runs start from several threads
+    seconds = run_tool(args, out + ".log", threads, nice)
     return {"path": final, "seconds": seconds, "reused": False, "command": command}
 
 
@@ -109,6 +120,11 @@ def make_weights(init: Init, out: str, opts: Sequence[str], threads: int) -> dic
     return dict(run, path=trunk)
 
 
+# Fine-tunings yield the cores to the runs that make weights (nice +5: about a quarter of a core
+# beside one run at 0): what the other fine-tunings wait on finishes first.
+FINETUNE_NICE = 5
+
+
 def weights_and_finetunings(
     inits: Sequence[Init],
     weights_dir: str,
@@ -120,7 +136,9 @@ def weights_and_finetunings(
     """Make every initialisation's weights (in ``weights_dir/<name>``) and run every fine-tuning
     of ``runs`` = {key: (init name, run folder, config overrides)}, ``jobs`` runs at once with
     :func:`threads_per_job` math threads each. A fine-tuning starts as soon as its own weights
-    exist (random init's at once), so the cores stay busy while the longest pretraining runs.
+    exist (random init's at once), so the cores stay busy while the longest pretraining runs;
+    fine-tunings run at a lower priority (:data:`FINETUNE_NICE`) than the runs that make weights,
+    on which the other fine-tunings wait.
 
     Returns:
         ({init name: :func:`make_weights` dict}, {key: :func:`train_or_reuse` dict}).
@@ -141,9 +159,8 @@ def weights_and_finetunings(
                 for key, (init, run_dir, opts) in runs.items():
                     if init == name:
                         args = ["MODEL.WEIGHTS", weights[name]["path"], *opts]
-                        finetuned[key] = pool.submit(
-                            train_or_reuse, "train_net.py", finetune_config, run_dir, args, threads
-                        )
+                        call = ("train_net.py", finetune_config, run_dir, args, threads)
+                        finetuned[key] = pool.submit(train_or_reuse, *call, FINETUNE_NICE)
         return (
             {i.name: weights[i.name] for i in inits},
             {k: finetuned[k].result() for k in runs},
