@@ -6,10 +6,11 @@ runs the user's own tools in a subprocess (``tools/pretrain_net.py``, ``tools/tr
 fine-tuned detector, ``MODEL.WEIGHTS`` included. Steps run ``jobs`` at a time, each with
 ``cores // jobs`` math threads: on a few shared cores, one thread per process avoids the spinning
 of oversubscribed thread pools, and two single-threaded runs go faster together than one after the
-other. With one thread per run, each run also loads its data in its own process
-(``DATALOADER.NUM_WORKERS 0``): every loader worker is a fresh interpreter that imports torch, and
-on cores that the runs already fill, workers add only their start-up (samples are drawn from
-per-index generators, so the figures do not depend on the number of workers).
+other. The runs that make weights come first: the fine-tunings, which wait on them, run at a lower
+priority and load their data in their own process (``DATALOADER.NUM_WORKERS 0``: every loader
+worker is a fresh interpreter that imports torch, pure start-up cost on cores the runs already
+fill), while a pretraining keeps its data workers, which overlap its steps. Samples are drawn from
+per-index generators, so the figures do not depend on the number of workers.
 
 A run whose folder already holds ``model_final.pth`` is reused, one with checkpoints but no final
 one is resumed: a study killed half way, or run again with more seeds, redoes nothing.
@@ -88,9 +89,7 @@ def train_or_reuse(
         "command": the command line}.
     """
     final = os.path.join(out, "model_final.pth")
-    in_process = ["DATALOADER.NUM_WORKERS", "0"] if threads == 1 else []
-    args = [os.path.join("tools", tool), "--config-file", config, "OUTPUT_DIR", out]
-    args += [*in_process, *opts]
+    args = [os.path.join("tools", tool), "--config-file", config, "OUTPUT_DIR", out, *opts]
     command = "python " + " ".join(args)
     if os.path.isfile(final):
         return {"path": final, "seconds": 0.0, "reused": True, "command": command}
@@ -121,8 +120,9 @@ def make_weights(init: Init, out: str, opts: Sequence[str], threads: int) -> dic
 
 
 # Fine-tunings yield the cores to the runs that make weights (nice +5: about a quarter of a core
-# beside one run at 0): what the other fine-tunings wait on finishes first.
+# beside one run at 0), and load in-process: what the other fine-tunings wait on finishes first.
 FINETUNE_NICE = 5
+IN_PROCESS = ["DATALOADER.NUM_WORKERS", "0"]
 
 
 def weights_and_finetunings(
@@ -137,8 +137,8 @@ def weights_and_finetunings(
     of ``runs`` = {key: (init name, run folder, config overrides)}, ``jobs`` runs at once with
     :func:`threads_per_job` math threads each. A fine-tuning starts as soon as its own weights
     exist (random init's at once), so the cores stay busy while the longest pretraining runs;
-    fine-tunings run at a lower priority (:data:`FINETUNE_NICE`) than the runs that make weights,
-    on which the other fine-tunings wait.
+    fine-tunings run at a lower priority (:data:`FINETUNE_NICE`), loading in-process, than the
+    runs that make weights, on which the other fine-tunings wait.
 
     Returns:
         ({init name: :func:`make_weights` dict}, {key: :func:`train_or_reuse` dict}).
@@ -158,7 +158,7 @@ def weights_and_finetunings(
                 weights[name] = pending.pop(name).result()  # raises if that run failed
                 for key, (init, run_dir, opts) in runs.items():
                     if init == name:
-                        args = ["MODEL.WEIGHTS", weights[name]["path"], *opts]
+                        args = ["MODEL.WEIGHTS", weights[name]["path"], *IN_PROCESS, *opts]
                         call = ("train_net.py", finetune_config, run_dir, args, threads)
                         finetuned[key] = pool.submit(train_or_reuse, *call, FINETUNE_NICE)
         return (
