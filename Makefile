@@ -2,7 +2,7 @@
 VENV   ?= .venv
 PYTHON := $(VENV)/bin/python
 STAMP  := $(VENV)/.install.stamp
-# Optional: a package index serving CPU-only torch wheels (see the README); empty keeps the
+# Optional: a package index serving CPU-only torch wheels (see docs/quickstart.md); empty keeps the
 # default torch, which on Linux is the CUDA build with its libraries (about 6 GB installed).
 TORCH_INDEX_URL ?=
 
@@ -17,14 +17,16 @@ $(STAMP): setup.py
 	$(PYTHON) -m pip install -q -e ".[dev,bench]"
 	@touch $(STAMP)
 
-# The whole loop on synthetic scenes: a short InsLoc pretraining of a tiny R-FPN, then a tiny
-# Mask R-CNN fine-tuned from random init and from that checkpoint (minutes on 2 CPU cores).
+# Does pretraining pay? A short InsLoc pretraining of a tiny R-FPN and the positive control (the
+# trunk of the same detector trained with labels on other scenes), then a tiny Mask R-CNN
+# fine-tuned with few labels from random init, the control and the InsLoc checkpoint (minutes on
+# 2 CPU cores).
 demo: install
 	$(PYTHON) tools/run_demo.py --output-dir output/demo_$$(date +%Y%m%d_%H%M%S)
 	@echo "Keypoint matching next (README: Dense features and keypoint matching):"
-	@echo "  $(PYTHON) tools/eval_matching.py   # synthetic warps, random ResNet-50 features"
+	@echo "  $(PYTHON) tools/eval_matching.py OUTPUT_DIR output/matching_random   # synthetic warps, random ResNet-50 features"
 	@echo "  $(PYTHON) tools/train_dense.py --config-file configs/matching/introspection_R50_dilated.yaml OUTPUT_DIR output/introspection"
-	@echo "  $(PYTHON) tools/eval_matching.py --config-file configs/matching/eval_R50_res4.yaml MODEL.WEIGHTS <checkpoint> DATASETS.TEST ../shared/data/PF-WILLOW"
+	@echo "  $(PYTHON) tools/eval_matching.py --config-file configs/matching/eval_R50_res4.yaml MODEL.WEIGHTS <checkpoint> DATASETS.TEST ../shared/data/PF-WILLOW OUTPUT_DIR output/matching_willow"
 
 # Two test processes (the suite is mostly tiny single-process runs), one math thread each: on 2
 # cores this halves the wall time; more threads per process only oversubscribe the cores.

@@ -10,7 +10,7 @@
    boxes, masks shifted by 2 px): ``process`` (RLE encoding) and ``evaluate`` (pycocotools bbox and
    segm), with the APs as a sanity check, and whether the ground truth built in memory from
    records gives the same numbers as the json file.
-Nothing here is asserted: the figures are for the README.
+Nothing here is asserted: the figures are for docs/benchmarks.md.
 """
 
 import argparse

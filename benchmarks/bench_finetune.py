@@ -19,7 +19,8 @@ Step times: the models take turns step by step, ``--rounds`` rounds of one warm-
 spread of the rounds, and each ratio is the median of the rounds' ratios. Peak memory is measured
 in a fresh process per model (CUDA: max allocated; CPU: peak resident set). ``--profile`` prints
 instead an op-level table (torch.profiler, self CPU time of one step) of ours against
-detectron2's model of the same kind. Nothing here is asserted; the figures are for the README.
+detectron2's model of the same kind. Nothing here is asserted; the figures are for
+docs/benchmarks.md.
 """
 
 import argparse

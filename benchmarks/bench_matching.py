@@ -34,7 +34,7 @@ from dense_match.evaluate import evaluate_matching, resolve_protocol  # noqa: E4
 from dense_match.model import build_dense_model  # noqa: E402
 from dense_match.trainer import DenseTrainer  # noqa: E402
 from insloc.config import load_config  # noqa: E402
-from insloc.engine.checkpoint import load_checkpoint  # noqa: E402
+from insloc.transfer.weight_file import read_weight_file  # noqa: E402
 
 
 def _default_warp_folder() -> str:
@@ -48,10 +48,10 @@ def _default_warp_folder() -> str:
 
 def _checkpoint_trunk(path: str) -> tuple:
     """(depth, width) of the ResNet trunk of an insloc pretraining checkpoint (its config)."""
-    ckpt = load_checkpoint(path)
-    if not isinstance(ckpt, dict) or "config" not in ckpt:
-        raise SystemExit(f"error: --checkpoint {path!r}: not an insloc checkpoint (no 'config')")
-    resnets = yaml.safe_load(ckpt["config"])["MODEL"]["RESNETS"]
+    weights = read_weight_file(path)
+    if not weights.config:
+        raise SystemExit(f"error: --checkpoint {path} is {weights.description}, not an insloc one")
+    resnets = yaml.safe_load(weights.config)["MODEL"]["RESNETS"]
     return resnets["DEPTH"], resnets["WIDTH"]
 
 

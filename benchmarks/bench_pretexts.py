@@ -168,7 +168,7 @@ def pretrain(name, seed, args, work):
 def probe_sets(args, work):
     from insloc.data.classification import FolderClassification, load_classification_split
     from insloc.data.coco_crops import make_crops
-    from insloc.evaluation.linear_probe import held_out_split
+    from insloc.evaluation.probes.linear_probe import held_out_split
 
     crops = os.path.join(work, "coco128_crops")
     make_crops(
@@ -194,7 +194,7 @@ def probe_sets(args, work):
 
 def _in_memory(dataset):
     from insloc.data.classification import ArrayClassification
-    from insloc.evaluation.features import preprocess_image
+    from insloc.evaluation.probes.features import preprocess_image
 
     images = np.stack([preprocess_image(dataset.load(i), 72, 64) for i in range(len(dataset))])
     return ArrayClassification(images, dataset.labels, dataset.class_names, dataset.description)

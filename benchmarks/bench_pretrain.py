@@ -14,7 +14,7 @@
 3. With ``--profile``: where one sample's time goes, stage by stage (decode of the foreground and
    of each background, resizes, crop/paste, anchor IoU/NMS, colour jitter, grayscale, blur, flip,
    to-tensor), in one process with both datasets interleaved sample by sample.
-Nothing here is asserted: the figures and ratios are for the README and the release notes.
+Nothing here is asserted: the figures and ratios are for docs/benchmarks.md and the release notes.
 """
 
 import argparse

@@ -35,21 +35,28 @@ import os
 import sys
 import time
 
+from insloc.config import load_config
 from insloc.transfer.study import (
+    ROOT,
     Init,
     gains_over_random,
-    make_weights,
+    linear_probe,
+    matching,
     mean_std,
     plot_curves,
+    probe_crops,
     read_curve,
     read_results,
     run_all,
     threads_per_job,
-    train_or_reuse,
+    weights_and_finetunings,
 )
 
 FINETUNE = "configs/quick/det_demo_FPN.yaml"
 TEST_SET = "synthetic_test"
+# the random trunk of the linear probe: the fine-tuned detector's (ResNet-18 of width 16)
+RANDOM_TRUNK = "configs/quick/insloc_tiny_FPN.yaml"
+WILLOW = os.path.join(ROOT, "..", "shared", "data", "PF-WILLOW")
 INITS = {
     i.name: i
     for i in (
@@ -68,8 +75,16 @@ def main(argv=None) -> int:
     parser.add_argument("--inits", nargs="+", default=list(INITS), choices=list(INITS))
     parser.add_argument("--jobs", type=int, default=2, help="runs at once (default 2)")
     parser.add_argument(
-        "--eval-period", type=int, default=50, help="iterations between evaluations"
+        "--eval-period", type=int, default=100, help="iterations between evaluations"
     )
+    parser.add_argument(
+        "--no-probes", action="store_true",
+        help="skip the linear probe and keypoint matching of each initialisation's trunk",
+    )  # fmt: skip
+    parser.add_argument(
+        "--willow", default=WILLOW,
+        help="PF-WILLOW folder for the matching probe (synthetic warps when it is missing)",
+    )  # fmt: skip
     parser.add_argument(
         "--finetune-opts", nargs="*", default=[], metavar="KEY VALUE",
         help="config overrides for every fine-tuning run (e.g. SOLVER.MAX_ITER 100)",
@@ -85,41 +100,25 @@ def main(argv=None) -> int:
     inits = [INITS[name] for name in args.inits]
     start = time.time()
 
-    print(f"weights ({args.jobs} runs at once, {threads} math thread(s) each):", flush=True)
-    weights = run_all(
-        {
-            i.name: (
-                make_weights,
-                i,
-                os.path.join(out, "pretrain", i.name),
-                args.pretrain_opts,
-                threads,
-            )
-            for i in inits
-        },
-        args.jobs,
-    )
-    for name, w in weights.items():
-        state = "reused" if w["reused"] else f"{w['seconds']:.0f} s"
-        print(f"  {name}: {w['path'] or '(none)'} ({state})", flush=True)
-
-    print("fine-tuning:", flush=True)
+    print(f"{args.jobs} runs at once, {threads} math thread(s) each; a fine-tuning starts when its")
+    print("weights exist (every command below, its log beside its folder):", flush=True)
     runs = {
         (i.name, seed): os.path.join(out, "finetune", i.name, f"seed{seed}")
         for i in inits
         for seed in args.seeds
     }
     opts = ["TEST.EVAL_PERIOD", str(args.eval_period), *args.finetune_opts]
-    finetuned = run_all(
-        {
-            (name, seed): (
-                train_or_reuse, "train_net.py", FINETUNE, run_dir,
-                ["MODEL.WEIGHTS", weights[name]["path"], "SEED", str(seed), *opts], threads,
-            )  # fmt: skip
-            for (name, seed), run_dir in runs.items()
-        },
+    weights, finetuned = weights_and_finetunings(
+        inits,
+        os.path.join(out, "pretrain"),
+        args.pretrain_opts,
+        {(n, seed): (n, d, ["SEED", str(seed), *opts]) for (n, seed), d in runs.items()},
+        FINETUNE,
         args.jobs,
     )
+    for name, w in weights.items():
+        state = "reused" if w["reused"] else f"{w['seconds']:.0f} s"
+        print(f"  weights {name}: {w['path'] or '(none)'} ({state})", flush=True)
 
     rows = {i.name: {"box_AP": [], "mask_AP": []} for i in inits}
     curves = {i.name: {} for i in inits}
@@ -140,6 +139,7 @@ def main(argv=None) -> int:
     if gains:
         print("box AP gain over random init; is it more than twice the larger seed spread?")
         print("\n".join(gains))
+    probes = {} if args.no_probes else run_probes(weights, args, out, threads)
     title = f"{FINETUNE} on {TEST_SET}\nmean over seeds {args.seeds}, band = min..max"
     plot_curves(curves, labels, title, os.path.join(out, "curves.png"))
     report = {
@@ -154,6 +154,7 @@ def main(argv=None) -> int:
         "pretrain_opts": args.pretrain_opts,
         "weights": weights,
         "finetune": {f"{n}/seed{s}": r for (n, s), r in finetuned.items()},
+        "probes": probes,
         "jobs": args.jobs,
         "wall_seconds": time.time() - start,
     }
@@ -161,6 +162,38 @@ def main(argv=None) -> int:
         json.dump(report, f, indent=1)
     print(f"\n{(time.time() - start) / 60:.1f} min; {out}/results.json, {out}/curves.png")
     return 0
+
+
+def run_probes(weights: dict, args, out: str, threads: int) -> dict:
+    """The same trunks through tools/linear_eval.py (synthetic object crops of other scenes) and
+    tools/eval_matching.py (PF-WILLOW, res4 nearest neighbours): the control must beat random
+    init there too. Returns {init: {"linear_layer", "linear_acc", "pck@0.1"}} and prints them."""
+    trunks = {name: w["path"] for name, w in weights.items()}
+    probes = os.path.join(out, "probes")
+    crops = probe_crops(os.path.join(probes, "data"), threads)
+    linear = linear_probe(trunks, RANDOM_TRUNK, crops, os.path.join(probes, "linear_eval"), threads)
+    r = load_config(FINETUNE).MODEL.RESNETS
+    opts = ["MODEL.RESNETS.DEPTH", str(r.DEPTH), "MODEL.RESNETS.WIDTH", str(r.WIDTH), "SEED", "0"]
+    if os.path.isdir(args.willow):
+        opts += ["DENSE.INPUT_SIZE", "160", "DATASETS.TEST", f"('{args.willow}',)"]
+    else:  # synthetic warps of synthetic scenes of the fine-tuning's size
+        opts += ["DENSE.INPUT_SIZE", "128", "DATASETS.SYNTHETIC.IMAGE_SIZE", "128"]
+    pcks = run_all(
+        {
+            n: (matching, p, opts, os.path.join(probes, "matching", n), threads)
+            for n, p in trunks.items()
+        },
+        args.jobs,
+    )
+    dataset = next(iter(pcks.values()))["dataset"]
+    print("\nthe same trunks, frozen: linear probe on synthetic object crops (best layer, mean")
+    print(f"per-class accuracy, chance 20%) and keypoint matching on {dataset} (res4, PCK@0.1)")
+    report = {}
+    for name in trunks:
+        layer, acc = linear[name]
+        report[name] = {"linear_layer": layer, "linear_acc": acc, "pck@0.1": pcks[name]["pck@0.1"]}
+        print(f"  {name:<22}{acc:>6.1f} ({layer}){pcks[name]['pck@0.1']:>10.1f}")
+    return report
 
 
 if __name__ == "__main__":

@@ -4,11 +4,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from insloc.config.registry import register_method
+
 from .features import DenseFeatures
 from .heads import build_dense_head
 from .weights import load_weights
 
-__all__ = ["DenseModel", "build_dense_model"]
+__all__ = ["DENSE_DEFAULTS", "DenseModel", "build_dense_model"]
+
+# Overrides that make the config defaults (a pretraining recipe) a dense one: what the dense tools
+# run without --config-file (random ResNet-50 res5 features).
+DENSE_DEFAULTS = ("MODEL.META_ARCHITECTURE", "Dense", "MODEL.BACKBONE.NAME", "resnet")
 
 
 class DenseModel(nn.Module):
@@ -64,3 +70,20 @@ def build_dense_model(cfg) -> DenseModel:
     if cfg.MODEL.WEIGHTS:
         load_weights(model, cfg.MODEL.WEIGHTS)
     return model
+
+
+register_method(
+    "Dense",
+    task="dense matching",
+    model=DenseModel,
+    arch_keys=(
+        "MODEL.RESNETS.RES5_DILATION",
+        "DENSE.HEAD",
+        "DENSE.FEATURES.LAYERS",
+        "DENSE.FEATURES.REDUCE_DIM",
+        "DENSE.INTROSPECTION.DIM",
+        "DENSE.ANCHORNET.NUM_CLASSES",
+        "DENSE.ANCHORNET.NUM_FILTERS",
+    ),
+    backbones=("resnet",),
+)

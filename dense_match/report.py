@@ -3,7 +3,7 @@
 import json
 import os
 
-from insloc.engine.checkpoint import atomic_write_text
+from insloc.utils.file_io import atomic_write_text
 
 __all__ = ["NORM_DESCRIPTIONS", "format_table", "write_pck_json"]
 

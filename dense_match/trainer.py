@@ -25,19 +25,6 @@ class DenseTrainer(Trainer):
     training, every ``TEST.EVAL_PERIOD`` iterations and at the end.
     """
 
-    arch_keys = (
-        "MODEL.META_ARCHITECTURE",
-        "MODEL.RESNETS.DEPTH",
-        "MODEL.RESNETS.WIDTH",
-        "MODEL.RESNETS.RES5_DILATION",
-        "DENSE.HEAD",
-        "DENSE.FEATURES.LAYERS",
-        "DENSE.FEATURES.REDUCE_DIM",
-        "DENSE.INTROSPECTION.DIM",
-        "DENSE.ANCHORNET.NUM_CLASSES",
-        "DENSE.ANCHORNET.NUM_FILTERS",
-    )
-
     def build_model(self, cfg):
         if not cfg.DENSE.HEAD:
             raise ValueError(

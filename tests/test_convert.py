@@ -7,9 +7,9 @@ import torchvision
 from torchvision.models.detection import fasterrcnn_resnet50_fpn_v2, maskrcnn_resnet50_fpn_v2
 
 from insloc.config import get_cfg
-from insloc.engine.checkpoint import atomic_save
 from insloc.modeling import build_model
 from insloc.transfer.torchvision import convert_to_torchvision, detect_arch
+from insloc.utils.file_io import atomic_save
 
 from .conftest import ROOT
 from .test_moco import set_arch, tiny_cfg

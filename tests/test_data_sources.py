@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from insloc.data.build import build_image_source
 from insloc.data.datasets import InsLocPretrainDataset, TwoCropDataset
 from insloc.data.image_io import (
     BadImageError,
@@ -15,7 +16,7 @@ from insloc.data.image_io import (
     read_image,
     read_image_size,
 )
-from insloc.data.sources import FileImageSource, SyntheticSource, build_image_source
+from insloc.data.sources import FileImageSource, SyntheticSource
 
 
 def _rgb(h=24, w=32, seed=0):

@@ -8,7 +8,7 @@ import shutil
 import pytest
 import torch
 
-from insloc.engine.checkpoint import load_checkpoint
+from insloc.transfer.weight_file import load_checkpoint
 
 from .conftest import ROOT
 
@@ -128,8 +128,8 @@ def test_eval_matching_bad_input_is_one_line(capsys, opts, message):
 def test_weights_from_an_insloc_pretraining_checkpoint(tmp_path):
     from dense_match.model import build_dense_model
     from insloc.config import load_config
-    from insloc.engine.checkpoint import atomic_save
     from insloc.modeling import build_model
+    from insloc.utils.file_io import atomic_save
 
     moco = build_model(load_config(os.path.join(ROOT, "configs/quick/moco_v2_tiny.yaml")))
     path = tmp_path / "moco.pth"

@@ -135,7 +135,7 @@ def test_run_detectron2_trains_evaluates_and_reloads(tmp_path):
 
 
 def test_insloc_checkpoints_are_refused_with_the_export_command(tmp_path):
-    from insloc.engine.checkpoint import atomic_save
+    from insloc.utils.file_io import atomic_save
 
     path = str(tmp_path / "model_final.pth")
     atomic_save({"model": {"encoder_q.backbone.conv1.weight": torch.zeros(1)}}, path)

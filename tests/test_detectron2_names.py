@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from insloc.config import get_cfg, load_config
-from insloc.engine.checkpoint import atomic_save
 from insloc.modeling import build_model
 from insloc.transfer.detectron2_names import from_detectron2, to_detectron2
 from insloc.transfer.torchvision import pretraining_to_detector
+from insloc.utils.file_io import atomic_save
 
 from .conftest import ROOT, config_path
 from .test_convert import _cli

@@ -15,8 +15,9 @@ import pytest
 import torch
 
 from insloc.config import load_config
-from insloc.engine.checkpoint import atomic_save, load_checkpoint
 from insloc.engine.optim import WarmupLR, scaled_lr, schedule_in_iterations
+from insloc.transfer.weight_file import load_checkpoint
+from insloc.utils.file_io import atomic_save
 
 from .conftest import ROOT
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from insloc.evaluation import PascalVOCDetectionEvaluator
-from insloc.evaluation.voc import round_like_text, voc_eval_class
+from insloc.evaluation.detection.voc import round_like_text, voc_eval_class
 
 CLASSES = ["cat", "dog"]
 

@@ -14,12 +14,12 @@ from insloc.data.classification import (
     load_cifar10,
     load_classification_split,
     load_stl10,
-    restricted_pickle_load,
     subset_per_class,
 )
-from insloc.engine.checkpoint import atomic_save
 from insloc.evaluation import extract_features, fit_probe, load_trunk
 from insloc.modeling import build_model
+from insloc.utils.file_io import atomic_save
+from insloc.utils.safe_pickle import restricted_load
 
 from .conftest import ROOT
 
@@ -94,8 +94,8 @@ def test_cifar10_reads_the_published_format_and_refuses_code(tmp_path):
             return (os.mkdir, (str(marker),))
 
     evil.write_bytes(pickle.dumps({b"data": Exploit()}, protocol=2))
-    with pytest.raises(ValueError, match=r"evil.pkl: refusing to unpickle (posix|os)\.mkdir"):
-        restricted_pickle_load(str(evil))
+    with pytest.raises(ValueError, match=r"evil.pkl: refusing to load (posix|os)\.mkdir"):
+        restricted_load(str(evil))
     assert not marker.exists()
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from insloc.evaluation import fit_probe
-from insloc.evaluation.linear_probe import held_out_split
+from insloc.evaluation.probes.linear_probe import held_out_split
 
 
 def blobs(counts, dim=16, spread=5.0, seed=0):

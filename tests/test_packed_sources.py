@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from insloc.config import load_config
-from insloc.data.sources import build_image_source
+from insloc.data.build import build_image_source
 from insloc.engine.pretrain import PretrainTrainer
 
 
@@ -70,7 +70,7 @@ def test_cifar10_missing_batch_and_foreign_pickle_are_one_line_errors(tmp_path):
 
     with open(root / "data_batch_3", "wb") as f:
         pickle.dump({b"data": Exploit()}, f, protocol=2)
-    with pytest.raises(ValueError, match="refusing to unpickle"):
+    with pytest.raises(ValueError, match="refusing to load"):
         build_image_source(str(root))
     assert not (tmp_path / "should_not_exist").exists()
 

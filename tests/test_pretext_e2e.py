@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from insloc.engine.checkpoint import load_checkpoint
+from insloc.transfer.weight_file import load_checkpoint
 
 from .test_pretext_models import QUICK
 

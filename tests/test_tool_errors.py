@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from insloc.config import load_config
-from insloc.engine.checkpoint import atomic_save
+from insloc.utils.file_io import atomic_save
 
 from .conftest import ROOT
 from .fake_data import write_coco
@@ -188,7 +188,8 @@ def _checkpoint(tmp_path, task):
     "reader, task, words",
     [
         ("linear_eval", "detection", "is a detection (fine-tuning) checkpoint"),
-        ("convert_checkpoint", "detection", "is a detection (fine-tuning) checkpoint"),
+        # convert_checkpoint takes a detector (--to torchvision writes its trunk), not a dense model
+        ("convert_checkpoint", "dense", "is a dense matching checkpoint"),
         ("eval_matching", "detection", "is a detection (fine-tuning) checkpoint"),
         ("train_net", "dense", "is a dense matching checkpoint"),
         ("train_net", "RotNet", "is a RotNet pretext checkpoint"),

@@ -10,7 +10,7 @@ import sys
 import pytest
 import torch
 
-from insloc.engine.checkpoint import load_checkpoint
+from insloc.transfer.weight_file import load_checkpoint
 
 from .conftest import ROOT
 from .test_engine import _wait_for

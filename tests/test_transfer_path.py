@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from insloc.config import load_config
-from insloc.engine.checkpoint import atomic_save
 from insloc.engine.finetune import DetectionTrainer
 from insloc.modeling import build_model
 from insloc.modeling.norm import FrozenBatchNorm2d
 from insloc.transfer.weights import load_detection_weights, trunk_keys
+from insloc.utils.file_io import atomic_save
 
 from .conftest import config_path
 from .test_convert import _cli

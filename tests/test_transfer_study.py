@@ -41,7 +41,8 @@ def test_bench_transfer_runs_every_init_and_seed_and_reuses_its_runs(tmp_path, c
     out = tmp_path / "bench"
     args = [
         "--output-dir", str(out), "--seeds", "0", "1", "--inits", "random", "supervised",
-        "--eval-period", "2", "--finetune-opts", *TINY_FINETUNE, "--pretrain-opts", *TINY_FINETUNE,
+        "--eval-period", "2", "--no-probes", "--finetune-opts", *TINY_FINETUNE,
+        "--pretrain-opts", *TINY_FINETUNE,
     ]  # fmt: skip
     assert _bench()(args) == 0
     printed = capsys.readouterr().out

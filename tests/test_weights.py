@@ -7,12 +7,12 @@ import torch
 import torchvision
 
 from insloc.config import load_config
-from insloc.engine.checkpoint import atomic_save
 from insloc.modeling import build_model
 from insloc.transfer.detectron2_names import to_detectron2
 from insloc.transfer.pickle_io import write_detectron2_pkl
 from insloc.transfer.torchvision import convert_to_torchvision
 from insloc.transfer.weights import load_detection_weights
+from insloc.utils.file_io import atomic_save
 
 from .conftest import config_path
 from .test_convert import _cli

@@ -11,23 +11,18 @@ first fc) or a fine-tuning checkpoint (the whole detector), and writes detectron
 ``{"model": {name: numpy array}, "__author__": "insloc", "matching_heuristics": True}``.
 """
 
-import argparse
 import sys
 
-from insloc.engine.checkpoint import (
-    atomic_save,
-    check_checkpoint_task,
-    checkpoint_task,
-    load_checkpoint,
-)
-from insloc.engine.defaults import prepare_output_file, run_tool
+from insloc.engine.defaults import default_argument_parser, prepare_output_file, run_tool
 from insloc.transfer.detectron2_names import to_detectron2
 from insloc.transfer.pickle_io import write_detectron2_pkl
 from insloc.transfer.torchvision import convert_to_torchvision, detect_arch, pretraining_to_detector
+from insloc.transfer.weight_file import read_weight_file
+from insloc.utils.file_io import atomic_save
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = default_argument_parser(__doc__, config=False, resume=False)
     parser.add_argument("input", help="insloc pretraining or fine-tuning checkpoint (.pth)")
     parser.add_argument("output", help="where to write the converted weights (must not exist)")
     parser.add_argument("--to", choices=["torchvision", "detectron2"], required=True)
@@ -36,16 +31,12 @@ def main(argv=None) -> int:
 
 def convert(args) -> int:
     prepare_output_file(args.output, name="output")
-    ckpt = load_checkpoint(args.input)
+    weights = read_weight_file(args.input)
     expected = "insloc pretraining or fine-tuning (detection) checkpoint"
-    tasks = ("pretraining", "detection", "unknown")
-    if args.to == "torchvision":
-        tasks += ("pretext",)
-    check_checkpoint_task(ckpt, args.input, tasks, f"an {expected} for --to {args.to}")
-    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("model"), dict):
-        raise ValueError(f"{args.input} is not an {expected}: it has no 'model' state dict")
-    state = ckpt["model"]
-    if checkpoint_task(ckpt) == "detection" and args.to == "detectron2":
+    tasks = ("pretraining", "detection") + (("pretext",) if args.to == "torchvision" else ())
+    weights.require(tasks, f"an {expected} for --to {args.to}")
+    state = weights.tensors
+    if weights.task == "detection" and args.to == "detectron2":
         arch = "detector"
         converted = to_detectron2(state)
     else:

@@ -7,37 +7,37 @@ python tools/eval_matching.py --config-file configs/matching/eval_R50_res4.yaml 
 python tools/eval_matching.py   # synthetic warps of synthetic scenes, random ResNet-50 res5
 """
 
-import argparse
 import sys
 
 import torch
 
-from insloc.config import load_config
-from insloc.engine.defaults import check_task, prepare_output_dir, run_tool
+from dense_match.datasets import build_matching_dataset
+from dense_match.evaluate import evaluate_matching, resolve_protocol
+from dense_match.model import DENSE_DEFAULTS, build_dense_model
+from dense_match.report import format_table, write_pck_json
+from insloc.engine.defaults import (
+    default_argument_parser,
+    parse_args,
+    prepare_output_dir,
+    run_config_tool,
+)
 from insloc.engine.launch import resolve_device
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config-file", default="", metavar="FILE", help="path to a yaml recipe")
-    parser.add_argument("opts", nargs=argparse.REMAINDER, default=[], help="KEY VALUE overrides")
-    return run_tool(evaluate, parser.parse_args(argv))
+    args = parse_args(default_argument_parser(__doc__, resume=False), argv)
+    return run_config_tool(
+        args,
+        evaluate,
+        tool="tools/eval_matching.py",
+        tasks=("dense matching",),
+        default_opts=DENSE_DEFAULTS,
+    )
 
 
-def evaluate(args) -> int:
-    opts = list(args.opts)
-    if not args.config_file:  # the defaults are a pretraining recipe: run the dense one
-        opts = ["MODEL.META_ARCHITECTURE", "Dense", "MODEL.BACKBONE.NAME", "resnet", *opts]
-    cfg = load_config(args.config_file, opts)
-    check_task(cfg, args.config_file, "tools/eval_matching.py", ("dense matching",))
+def evaluate(args, cfg) -> int:
     prepare_output_dir(cfg.OUTPUT_DIR, ["pck.json"])
     device = resolve_device(cfg.MODEL.DEVICE)
-
-    from dense_match.datasets import build_matching_dataset
-    from dense_match.evaluate import evaluate_matching, resolve_protocol
-    from dense_match.model import build_dense_model
-    from dense_match.report import format_table, write_pck_json
-
     dataset = build_matching_dataset(cfg)
     # SEED fixes what the file does not hold (random features, a head it lacks): one command,
     # one PCK.

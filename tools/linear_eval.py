@@ -6,7 +6,6 @@ python tools/linear_eval.py --data datasets/cifar-10-batches-py \
     --layers block1 block2 block3 block4 pre-logits --output output/linear_eval
 """
 
-import argparse
 import os
 import sys
 
@@ -14,15 +13,16 @@ import torch
 
 from insloc.config import load_config
 from insloc.data.classification import load_classification_split, subset_per_class
-from insloc.engine.defaults import prepare_output_dir, run_tool
+from insloc.engine.defaults import default_argument_parser, prepare_output_dir, run_tool
 from insloc.evaluation import PROBES, evaluate_layers, load_trunk, random_trunk
-from insloc.evaluation.probe_report import format_table, plot_accuracy_by_layer, save_json
+from insloc.evaluation.probes.report import format_table, plot_accuracy_by_layer, save_json
+from insloc.utils.logger import console_log
 
 OUTPUTS = ("results.json", "accuracy_by_layer.png")
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = default_argument_parser(__doc__, config=False, resume=False)
     p.add_argument(
         "--data",
         required=True,
@@ -84,7 +84,8 @@ def _named(spec: str):
 
 
 def main(argv=None) -> int:
-    return run_tool(evaluate, parse_args(argv))
+    with console_log():  # the library's lines: which weights each trunk was read from
+        return run_tool(evaluate, parse_args(argv))
 
 
 def evaluate(args) -> int:

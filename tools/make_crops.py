@@ -5,15 +5,14 @@ python tools/make_crops.py ../shared/data/coco128/annotations/instances_train201
     output/coco128_crops --image-root ../shared/data/coco128/train2017
 """
 
-import argparse
 import sys
 
 from insloc.data.coco_crops import make_crops
-from insloc.engine.defaults import prepare_output_dir, run_tool
+from insloc.engine.defaults import default_argument_parser, prepare_output_dir, run_tool
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = default_argument_parser(__doc__, config=False, resume=False)
     p.add_argument("json", help="COCO instances json")
     p.add_argument("output", help="folder to write train/<class>/ and val/<class>/ in (new ones)")
     p.add_argument("--image-root", default="", help="folder of the images (default: the json's)")

@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""Pretrain InsLoc or MoCo v2: in one process, on one GPU, or on many GPUs and nodes under torchrun.
+"""Pretrain InsLoc, MoCo v2 or a classic pretext task: in one process, on one GPU, or on many GPUs
+and nodes under torchrun.
 
 python tools/pretrain_net.py --config-file configs/pretrain/insloc_R50_FPN_200ep.yaml
 torchrun --nproc_per_node 8 tools/pretrain_net.py --config-file ... [--resume] [KEY VALUE ...]
@@ -9,21 +10,18 @@ import logging
 import os
 import sys
 
-from insloc.config import load_config
 from insloc.engine.defaults import (
-    check_task,
     default_argument_parser,
+    log_outputs,
     parse_args,
-    run_tool,
+    run_config_tool,
     run_training,
 )
-from insloc.engine.launch import launch, resolve_device
+from insloc.engine.pretrain import PretrainTrainer
 from insloc.utils import comm
 
 
 def train(args, cfg) -> int:
-    from insloc.engine.pretrain import PretrainTrainer
-
     trainer = run_training(PretrainTrainer, cfg, args)
     if comm.is_main_process():
         _print_summary(cfg, trainer.history, logging.getLogger("insloc"))
@@ -50,18 +48,13 @@ def _print_summary(cfg, history: dict, logger) -> None:
     ]
     if not cfg.VIS_SAMPLES:
         rows.pop(3)
-    logger.info("outputs:\n" + "\n".join(f"  {k:<12} {v}" for k, v in rows))
+    log_outputs(rows, logger)
 
 
 def main(argv=None) -> int:
-    return run_tool(_launch, parse_args(default_argument_parser(__doc__.splitlines()[0]), argv))
-
-
-def _launch(args) -> int:
-    cfg = load_config(args.config_file, args.opts)
-    check_task(cfg, args.config_file, "tools/pretrain_net.py", ("pretraining", "pretext"))
-    resolve_device(cfg.MODEL.DEVICE)
-    return launch(train, args, cfg, device=cfg.MODEL.DEVICE)
+    args = parse_args(default_argument_parser(__doc__), argv)
+    tasks = ("pretraining", "pretext")
+    return run_config_tool(args, train, tool="tools/pretrain_net.py", tasks=tasks, training=True)
 
 
 if __name__ == "__main__":

@@ -9,21 +9,18 @@ import logging
 import os
 import sys
 
-from insloc.config import load_config
+from dense_match.trainer import DenseTrainer
 from insloc.engine.defaults import (
-    check_task,
     default_argument_parser,
+    log_outputs,
     parse_args,
-    run_tool,
+    run_config_tool,
     run_training,
 )
-from insloc.engine.launch import launch, resolve_device
 from insloc.utils import comm
 
 
 def train(args, cfg) -> int:
-    from dense_match.trainer import DenseTrainer
-
     history = run_training(DenseTrainer, cfg, args).history
     if comm.is_main_process():
         logger = logging.getLogger("insloc")
@@ -43,19 +40,14 @@ def train(args, cfg) -> int:
             ("config", os.path.join(out, "config.yaml")),
             ("log", os.path.join(out, "log.txt")),
         ]  # fmt: skip
-        logger.info("outputs:\n" + "\n".join(f"  {k:<12} {v}" for k, v in rows))
+        log_outputs(rows, logger)
     return 0
 
 
 def main(argv=None) -> int:
-    return run_tool(_launch, parse_args(default_argument_parser(__doc__.splitlines()[0]), argv))
-
-
-def _launch(args) -> int:
-    cfg = load_config(args.config_file, args.opts)
-    check_task(cfg, args.config_file, "tools/train_dense.py", ("dense matching",))
-    resolve_device(cfg.MODEL.DEVICE)
-    return launch(train, args, cfg, device=cfg.MODEL.DEVICE)
+    args = parse_args(default_argument_parser(__doc__), argv)
+    tasks = ("dense matching",)
+    return run_config_tool(args, train, tool="tools/train_dense.py", tasks=tasks, training=True)
 
 
 if __name__ == "__main__":

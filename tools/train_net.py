@@ -1,33 +1,31 @@
 #!/usr/bin/env python
 """Fine-tune and evaluate Faster / Mask R-CNN (R50-C4, R50-FPN) with the detectron2 protocol.
 
-python tools/train_net.py --config-file configs/detection/coco_mask_rcnn_R50_FPN_1x.yaml \
+python tools/train_net.py --config-file configs/detection/coco_mask_rcnn_R50_FPN_1x.yaml \\
     MODEL.WEIGHTS output/insloc_fpn/model_final.pth OUTPUT_DIR output/coco_fpn
 torchrun --nproc_per_node 8 tools/train_net.py --config-file F [--resume] [--eval-only] [KEY VALUE]
 python tools/train_net.py --engine detectron2 --config-file configs/detectron2/F  (needs detectron2)
 """
 
-import logging
 import os
 import sys
 
-from insloc.config import load_config
 from insloc.engine.defaults import (
-    check_task,
     default_argument_parser,
+    log_outputs,
     parse_args,
+    run_config_tool,
     run_tool,
     run_training,
 )
-from insloc.engine.launch import launch, resolve_device
+from insloc.engine.finetune import DetectionTrainer, EvalOnlyTrainer
 from insloc.engine.optim import scale_schedule_to_batch
+from insloc.evaluation import inference_dir
 from insloc.utils import comm
 
 
-def train(args, cfg, scale_message: str) -> int:
-    from insloc.engine.finetune import DetectionTrainer, EvalOnlyTrainer
-    from insloc.evaluation import inference_dir
-
+def train(args, cfg) -> int:
+    cfg, scale_message = scale_schedule_to_batch(cfg)
     trainer_cls = EvalOnlyTrainer if args.eval_only else DetectionTrainer
     run_training(trainer_cls, cfg, args, notes=[scale_message] if scale_message else [])
     if comm.is_main_process():
@@ -41,9 +39,7 @@ def train(args, cfg, scale_message: str) -> int:
         if not args.eval_only:
             rows.append(("metrics", os.path.join(out, "metrics.jsonl")))
         rows.append(("log", os.path.join(out, "log.txt")))
-        logging.getLogger("insloc").info(
-            "outputs:\n" + "\n".join(f"  {k:<12} {v}" for k, v in rows)
-        )
+        log_outputs(rows)
     return 0
 
 
@@ -62,7 +58,7 @@ def run_detectron2(args) -> int:
 
 
 def main(argv=None) -> int:
-    parser = default_argument_parser(__doc__.splitlines()[0])
+    parser = default_argument_parser(__doc__)
     parser.add_argument("--eval-only", action="store_true", help="evaluate MODEL.WEIGHTS only")
     parser.add_argument(
         "--engine",
@@ -73,15 +69,8 @@ def main(argv=None) -> int:
     args = parse_args(parser, argv)
     if args.engine == "detectron2":
         return run_detectron2(args)
-    return run_tool(_launch, args)
-
-
-def _launch(args) -> int:
-    cfg = load_config(args.config_file, args.opts)
-    check_task(cfg, args.config_file, "tools/train_net.py", ("detection",))
-    cfg, message = scale_schedule_to_batch(cfg)
-    resolve_device(cfg.MODEL.DEVICE)
-    return launch(train, args, cfg, message, device=cfg.MODEL.DEVICE)
+    tasks = ("detection",)
+    return run_config_tool(args, train, tool="tools/train_net.py", tasks=tasks, training=True)
 
 
 if __name__ == "__main__":

@@ -6,41 +6,42 @@ python tools/visualize_matches.py --config-file configs/matching/introspection_R
     --num-pairs 8 MODEL.WEIGHTS out/model_final.pth DATASETS.TEST ../shared/data/PF-WILLOW
 """
 
-import argparse
 import os
 import sys
 
 import cv2
 import torch
 
-from insloc.config import load_config
-from insloc.engine.defaults import check_task, prepare_output_dir, run_tool
+from dense_match.datasets import build_matching_dataset
+from dense_match.evaluate import match_pair, resolve_protocol
+from dense_match.model import DENSE_DEFAULTS, build_dense_model
+from dense_match.pck import PCKMeter, norm_size
+from dense_match.visualize import draw_matches
+from insloc.engine.defaults import (
+    default_argument_parser,
+    parse_args,
+    prepare_output_dir,
+    run_config_tool,
+)
 from insloc.engine.launch import resolve_device
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config-file", default="", metavar="FILE")
+    parser = default_argument_parser(__doc__, resume=False)
     parser.add_argument("--num-pairs", type=int, default=8, help="first N pairs of the dataset")
     parser.add_argument("--alpha", type=float, default=0.1, help="PCK threshold for the colours")
-    parser.add_argument("opts", nargs=argparse.REMAINDER, default=[], help="KEY VALUE overrides")
-    return run_tool(draw, parser.parse_args(argv))
+    return run_config_tool(
+        parse_args(parser, argv),
+        draw,
+        tool="tools/visualize_matches.py",
+        tasks=("dense matching",),
+        default_opts=DENSE_DEFAULTS,
+    )
 
 
-def draw(args) -> int:
-    opts = list(args.opts)
-    if not args.config_file:
-        opts = ["MODEL.META_ARCHITECTURE", "Dense", "MODEL.BACKBONE.NAME", "resnet", *opts]
-    cfg = load_config(args.config_file, opts)
-    check_task(cfg, args.config_file, "tools/visualize_matches.py", ("dense matching",))
+def draw(args, cfg) -> int:
     prepare_output_dir(cfg.OUTPUT_DIR, ["matches"])
     device = resolve_device(cfg.MODEL.DEVICE)
-    from dense_match.datasets import build_matching_dataset
-    from dense_match.evaluate import match_pair, resolve_protocol
-    from dense_match.model import build_dense_model
-    from dense_match.pck import PCKMeter, norm_size
-    from dense_match.visualize import draw_matches
-
     dataset = build_matching_dataset(cfg)
     torch.manual_seed(cfg.SEED)  # the same drawing for the same command, random weights included
     model = build_dense_model(cfg).to(device).eval()

@@ -5,35 +5,36 @@ python tools/visualize_predictions.py --config-file configs/detection/F.yaml \
     MODEL.WEIGHTS output/run/model_final.pth [--dataset NAME] [--num 8] [--output preds.png]
 """
 
-import argparse
 import logging
 import sys
 
 import cv2
 import torch
 
-from insloc.config import load_config
-from insloc.engine.defaults import check_task, parse_args, prepare_output_file, run_tool
+from insloc.data.detection import build_detection_test_loader
+from insloc.engine.defaults import (
+    default_argument_parser,
+    parse_args,
+    prepare_output_file,
+    run_config_tool,
+)
 from insloc.engine.launch import resolve_device
+from insloc.modeling import build_model
+from insloc.transfer.weights import load_detection_weights
 from insloc.utils.visualize_detections import draw_detections, save_image_grid
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config-file", default="", help="the detector's recipe yaml")
+    parser = default_argument_parser(__doc__, resume=False)
     parser.add_argument("--dataset", default="", help="test set (default: DATASETS.TEST[0])")
     parser.add_argument("--num", type=int, default=8, help="number of images")
     parser.add_argument("--score-thresh", type=float, default=0.5, help="lowest score drawn")
     parser.add_argument("--output", default="predictions.png", help="PNG to write (must not exist)")
-    parser.add_argument("opts", nargs="*", default=[], help="KEY VALUE config overrides")
     args = parse_args(parser, argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    return run_tool(draw, args)
+    return run_config_tool(args, draw, tool="tools/visualize_predictions.py", tasks=("detection",))
 
 
-def draw(args) -> int:
-    cfg = load_config(args.config_file, args.opts)
-    check_task(cfg, args.config_file, "tools/visualize_predictions.py", ("detection",))
+def draw(args, cfg) -> int:
     name = args.dataset or (cfg.DATASETS.TEST[0] if cfg.DATASETS.TEST else "")
     if not name:
         raise ValueError("no test set: pass --dataset NAME or set DATASETS.TEST")
@@ -47,10 +48,6 @@ def draw(args) -> int:
 @torch.no_grad()
 def visualize(cfg, dataset_name: str, num: int, score_thresh: float, output: str) -> str:
     """Run MODEL.WEIGHTS on the first ``num`` images of ``dataset_name`` and draw the results."""
-    from insloc.data.detection import build_detection_test_loader
-    from insloc.modeling import build_model
-    from insloc.transfer.weights import load_detection_weights
-
     device = resolve_device(cfg.MODEL.DEVICE)
     model = build_model(cfg).to(device).eval()
     if cfg.MODEL.WEIGHTS:

@@ -5,29 +5,31 @@
         [--output grid.png] [KEY VALUE ...]
 """
 
-import argparse
 import sys
 
-from insloc.config import load_config
 from insloc.data import build_pretrain_dataset
-from insloc.engine.defaults import check_task, prepare_output_file, run_tool
+from insloc.engine.defaults import (
+    default_argument_parser,
+    parse_args,
+    prepare_output_file,
+    run_config_tool,
+)
 from insloc.utils.visualize import save_composite_grid
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config-file", default="", help="recipe yaml")
+    parser = default_argument_parser(__doc__, resume=False)
     parser.add_argument("--num", type=int, default=16, help="number of samples (query/key pairs)")
     parser.add_argument("--output", default="pretrain_data_grid.png", help="PNG to write")
-    parser.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE config overrides")
-    return run_tool(draw, parser.parse_args(argv))
-
-
-def draw(args) -> int:
-    cfg = load_config(args.config_file, args.opts)
-    check_task(
-        cfg, args.config_file, "tools/visualize_pretrain_data.py", ("pretraining", "pretext")
+    return run_config_tool(
+        parse_args(parser, argv),
+        draw,
+        tool="tools/visualize_pretrain_data.py",
+        tasks=("pretraining", "pretext"),
     )
+
+
+def draw(args, cfg) -> int:
     if args.num < 1:
         raise ValueError(f"--num must be >= 1, got {args.num}")
     prepare_output_file(args.output)

@@ -12,9 +12,9 @@ from fvcore.common.config import CfgNode
 
 from .checks import ConfigError, check_tables, get_key
 from .defaults import _C
+from .registry import BACKBONE_REGISTRY, CONFIG_CHECKS, METHODS, backbone_kind, task_of
 from .validate_dense import validate_dense
-from .validate_detection import validate_detection_data, validate_detector
-from .validate_pretext import validate_pretext
+from .validate_detection import validate_detection_data
 
 
 def get_cfg() -> CfgNode:
@@ -127,27 +127,9 @@ def _one_line(e: BaseException) -> str:
     )
 
 
+# MODEL.META_ARCHITECTURE and MODEL.BACKBONE.NAME are checked against the registries
+# (insloc.config.registry), and each method's keys by the validation it registered.
 _CHOICES = {
-    "MODEL.META_ARCHITECTURE": (
-        "InsLoc",
-        "MoCo",
-        "GeneralizedRCNN",
-        "Dense",
-        "RotNet",
-        "Jigsaw",
-        "RelativeLoc",
-        "Exemplar",
-    ),
-    "MODEL.BACKBONE.NAME": (
-        "resnet_fpn",
-        "resnet_c4",
-        "resnet",
-        "resnet_v2",
-        "revnet",
-        "vgg19_bn",
-        "nin",
-        "exemplar_cnn",
-    ),
     "MODEL.RESNETS.DEPTH": (18, 34, 50),
     "MODEL.RESNETS.NORM": ("BN", "SyncBN", "GN", "FrozenBN"),
     "MODEL.FPN.NORM": ("BN", "SyncBN", "GN", ""),
@@ -280,28 +262,6 @@ _RANGES = (  # (low, high) pairs with low <= high
     "INPUT.EXEMPLAR.CONTRAST_POWER",
 )
 
-# Methods of the classic pretext tasks and the trunks they train (all classification trunks).
-PRETEXT_METHODS = ("RotNet", "Jigsaw", "RelativeLoc", "Exemplar")
-
-# The task of every MODEL.META_ARCHITECTURE: which tool runs its configs, and how its checkpoints
-# are named in messages.
-TASKS = {
-    "InsLoc": "pretraining",
-    "MoCo": "pretraining",
-    **{method: "pretext" for method in PRETEXT_METHODS},
-    "GeneralizedRCNN": "detection",
-    "Dense": "dense matching",
-}
-
-
-def task_of(meta_architecture: str) -> str:
-    """The task of a MODEL.META_ARCHITECTURE ("pretraining", "pretext", "detection", "dense
-    matching"), or "unknown"."""
-    return TASKS.get(meta_architecture, "unknown")
-
-
-PRETEXT_BACKBONES = ("resnet", "resnet_v2", "revnet", "vgg19_bn", "nin", "exemplar_cnn")
-
 
 def validate_config(cfg: CfgNode) -> None:
     """Check values that fvcore's type check cannot; raise :class:`ConfigError` naming the key."""
@@ -336,10 +296,7 @@ def validate_config(cfg: CfgNode) -> None:
     if min(cfg.MODEL.PIXEL_STD) <= 0:
         fail("MODEL.PIXEL_STD", "positive values")
 
-    if cfg.MODEL.META_ARCHITECTURE == "GeneralizedRCNN":
-        validate_detector(cfg, fail)
-    else:
-        _validate_pretraining_model(cfg, fail)
+    validate_method(cfg, fail)
     if cfg.MODEL.RESNETS.NORM == "GN" and cfg.MODEL.RESNETS.WIDTH % 32:
         fail("MODEL.RESNETS.WIDTH", "a multiple of 32 with MODEL.RESNETS.NORM 'GN'")
     steps = list(cfg.SOLVER.STEPS)
@@ -362,50 +319,37 @@ def validate_config(cfg: CfgNode) -> None:
             "a folder, a COCO json, a .txt list of paths, a CIFAR-10 or STL-10 folder, "
             "or 'synthetic'",
         )
-    if cfg.MODEL.META_ARCHITECTURE in PRETEXT_METHODS:
-        validate_pretext(cfg, fail)
     if cfg.SOLVER.LR_SCHEDULER_NAME == "WarmupMultiStepLR":
         steps = list(cfg.SOLVER.STEPS)
         if not steps:
             fail("SOLVER.STEPS", "at least one iteration for 'WarmupMultiStepLR'")
     validate_detection_data(cfg, fail)
     validate_dense(cfg, fail)
+    for check in CONFIG_CHECKS:
+        check(cfg, fail)
 
 
-def _validate_pretraining_model(cfg: CfgNode, fail) -> None:
-    """Cross-checks of a pretraining (or dense) model: its backbone and pooled levels."""
-    if cfg.MODEL.RESNETS.NORM == "FrozenBN":
+def validate_method(cfg: CfgNode, fail) -> None:
+    """The method's backbone, then the validation it registered. A method that is not registered
+    in this process is left to the tool that runs it, which looks it up (and names it)."""
+    arch, backbone = cfg.MODEL.META_ARCHITECTURE, cfg.MODEL.BACKBONE.NAME
+    if task_of(arch) != "detection" and cfg.MODEL.RESNETS.NORM == "FrozenBN":
         fail("MODEL.RESNETS.NORM", "'BN', 'SyncBN' or 'GN' for pretraining (FrozenBN: detectors)")
-    head = cfg.MODEL.ROI_BOX_HEAD
-    if cfg.MODEL.META_ARCHITECTURE == "InsLoc":
-        expected_backbones = ("resnet_fpn", "resnet_c4")
-        valid = {"resnet_fpn": ("p2", "p3", "p4", "p5"), "resnet_c4": ("res4",)}
-    elif cfg.MODEL.META_ARCHITECTURE in PRETEXT_METHODS:
-        expected_backbones = PRETEXT_BACKBONES
-        valid = {}
-    else:
-        expected_backbones = ("resnet",)
-        valid = {}
-    if cfg.MODEL.BACKBONE.NAME not in expected_backbones:
+    method = METHODS.get(arch)
+    if method is None:
+        return
+    registered = [name for name, _ in BACKBONE_REGISTRY]
+    if backbone not in registered:
         fail(
             "MODEL.BACKBONE.NAME",
-            f"one of {expected_backbones} for MODEL.META_ARCHITECTURE "
-            f"{cfg.MODEL.META_ARCHITECTURE!r}",
+            "a registered backbone, one of " + ", ".join(map(repr, registered)),
         )
-    if cfg.MODEL.META_ARCHITECTURE == "InsLoc":
-        names = valid[cfg.MODEL.BACKBONE.NAME]
-        features = list(head.IN_FEATURES)
-        if (
-            not features
-            or any(f not in names for f in features)
-            or len(set(features)) != len(features)
-        ):
-            fail(
-                "MODEL.ROI_BOX_HEAD.IN_FEATURES",
-                f"distinct names among {names} for backbone " f"{cfg.MODEL.BACKBONE.NAME!r}",
-            )
-        if head.LOSS_WEIGHTS and len(head.LOSS_WEIGHTS) != len(features):
-            fail("MODEL.ROI_BOX_HEAD.LOSS_WEIGHTS", f"{len(features)} weights, one per IN_FEATURES")
-        for key in ("INPUT.BOX_AUG.QUERY_FEATURES", "INPUT.BOX_AUG.KEY_FEATURES"):
-            if any(f not in features for f in get_key(cfg, key)):
-                fail(key, f"names among MODEL.ROI_BOX_HEAD.IN_FEATURES {features}")
+    allowed = method.backbones or tuple(
+        n
+        for n in registered
+        if backbone_kind(n) == method.backbone_kind or not method.backbone_kind
+    )
+    if backbone not in allowed:
+        fail("MODEL.BACKBONE.NAME", f"one of {allowed} for MODEL.META_ARCHITECTURE {arch!r}")
+    if method.validate is not None:
+        method.validate(cfg, fail)

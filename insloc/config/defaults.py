@@ -17,9 +17,9 @@ _C.VERSION = 1
 # Model
 # ---------------------------------------------------------------------------------------------
 _C.MODEL = CN()
-# A name in insloc.modeling.META_ARCH_REGISTRY: "InsLoc" or "MoCo" (pretraining),
-# "GeneralizedRCNN" (Faster / Mask R-CNN fine-tuning), or a classic pretext task: "RotNet",
-# "Jigsaw", "RelativeLoc", "Exemplar" (section below).
+# A method registered in insloc.config.registry: "InsLoc" or "MoCo" (pretraining),
+# "GeneralizedRCNN" (Faster / Mask R-CNN fine-tuning), a classic pretext task: "RotNet",
+# "Jigsaw", "RelativeLoc", "Exemplar" (section below), or "Dense" (dense_match).
 _C.MODEL.META_ARCHITECTURE = "InsLoc"
 # "auto" (CUDA when available), "cpu" or "cuda"; under torchrun each process takes cuda:LOCAL_RANK.
 _C.MODEL.DEVICE = "auto"
@@ -30,12 +30,14 @@ _C.MODEL.PIXEL_STD = [58.395, 57.12, 57.375]
 _C.MODEL.CHANNELS_LAST = True
 
 # Initial weights of a fine-tuning run: an insloc pretraining or fine-tuning checkpoint, a
-# torchvision-format state dict file, a detectron2 .pkl, or "" (random init). See README.
+# torchvision-format state dict file, a detectron2 .pkl, or "" (random init). See
+# docs/transfer.md (insloc.transfer.weight_file reads every kind).
 _C.MODEL.WEIGHTS = ""
 
 _C.MODEL.BACKBONE = CN()
-# Backbone builder in insloc.modeling.BACKBONE_REGISTRY: "resnet_fpn", "resnet_c4" or "resnet";
-# the classic pretext tasks also take "resnet_v2", "revnet", "vgg19_bn", "nin", "exemplar_cnn".
+# A backbone registered in insloc.config.registry: "resnet_fpn", "resnet_c4" or "resnet"; the
+# classic pretext tasks take any "trunk": also "resnet_v2", "revnet", "vgg19_bn", "nin",
+# "exemplar_cnn".
 _C.MODEL.BACKBONE.NAME = "resnet_fpn"
 
 _C.MODEL.RESNETS = CN()

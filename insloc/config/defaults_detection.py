@@ -92,7 +92,7 @@ def add_detection_config(_C: CN) -> None:
     _C.MODEL.ROI_MASK_HEAD.NORM = ""
 
     # ---------------------------------------------------------------------------------------------
-    # Detection data (fine-tuning; insloc.data.detection, README "Detection data")
+    # Detection data (fine-tuning; insloc.data.detection, docs/data.md "Detection data")
     # ---------------------------------------------------------------------------------------------
     # Datasets to train on, concatenated: names (voc_2007_trainval, coco_2017_train,
     # synthetic_train, ...) or COCO json paths "x.json" / "x.json:image_root".

@@ -2,9 +2,11 @@
 
 from .anchor_aug import AnchorBoxSampler
 from .build import (
+    build_image_source,
     build_pretrain_dataset,
     build_pretrain_loader,
     collate_samples,
+    image_source_from_config,
     worker_options,
 )
 from .color import ColorAugmentation, hflip
@@ -23,13 +25,7 @@ from .jigsaw import JigsawDataset
 from .relative_loc import RelativeLocDataset
 from .rotation import RotationDataset
 from .samplers import PretrainBatchSampler
-from .sources import (
-    FileImageSource,
-    ImageSource,
-    SyntheticSource,
-    build_image_source,
-    image_source_from_config,
-)
+from .sources import FileImageSource, ImageSource, SyntheticSource
 from .synthetic import CLASS_NAMES, SyntheticScenes
 
 __all__ = [

@@ -1,5 +1,5 @@
-"""Build the pretraining dataset and its data loader from a config; the worker set-up that every
-insloc loader (pretraining, detection, dense) shares."""
+"""Build the image source, the pretraining dataset and its data loader from a config; the worker
+set-up that every insloc loader (pretraining, detection, dense) shares."""
 
 import os
 import select
@@ -11,53 +11,85 @@ import cv2
 import torch
 from torch.utils.data import default_collate
 
+from ..config.registry import METHODS, get_method
 from ..utils import comm
 from ..utils.logger import setup_logger
-from .datasets import InsLocPretrainDataset, TwoCropDataset
-from .exemplar import ExemplarDataset
-from .jigsaw import JigsawDataset
-from .relative_loc import RelativeLocDataset
-from .rotation import RotationDataset
+from .packed_sources import PackedImageSource, packed_layout
 from .samplers import PretrainBatchSampler
-from .sources import ImageSource, image_source_from_config
+from .sources import FileImageSource, ImageSource, SyntheticSource
 
 __all__ = [
+    "build_image_source",
     "build_pretrain_dataset",
     "build_pretrain_loader",
     "collate_samples",
+    "image_source_from_config",
     "worker_options",
 ]
 
 
+def build_image_source(spec: str, image_root: str = "", synthetic=None) -> ImageSource:
+    """The source named by ``spec``.
+
+    Args:
+        spec: ``"synthetic"``, a folder, a COCO ``.json``, a ``.txt`` list of paths, CIFAR-10's
+            ``cifar-10-batches-py`` folder, STL-10's ``stl10_binary`` folder or ``*_X.bin`` file.
+        image_root: root for the relative paths of a json or list ("" = the file's folder).
+        synthetic: dict(num_images, image_size, seed) for ``"synthetic"``.
+    Raises:
+        FileNotFoundError: ``spec`` does not exist.
+        ValueError: it holds no images, or is a file of another kind.
+    """
+    if spec == "synthetic":
+        options = dict(num_images=2048, image_size=256, seed=0)
+        options.update(synthetic or {})
+        return SyntheticSource(**options)
+    if not os.path.exists(spec):
+        raise FileNotFoundError(f"image source {spec!r} does not exist")
+    if packed_layout(spec):
+        return PackedImageSource(spec)
+    if os.path.isdir(spec):
+        return FileImageSource.from_folder(spec)
+    ext = os.path.splitext(spec)[1].lower()
+    if ext == ".json":
+        return FileImageSource.from_coco_json(spec, image_root)
+    if ext == ".txt":
+        return FileImageSource.from_list(spec, image_root)
+    raise ValueError(
+        f"image source {spec!r}: expected a folder, a COCO .json, a .txt list of paths, "
+        f"CIFAR-10's cifar-10-batches-py folder, an STL-10 *_X.bin file or 'synthetic'"
+    )
+
+
+def image_source_from_config(cfg) -> ImageSource:
+    """The source of DATASETS.PRETRAIN, DATASETS.IMAGE_ROOT and DATASETS.SYNTHETIC.*."""
+    syn = cfg.DATASETS.SYNTHETIC
+    return build_image_source(
+        cfg.DATASETS.PRETRAIN,
+        image_root=cfg.DATASETS.IMAGE_ROOT,
+        synthetic=dict(num_images=syn.NUM_IMAGES, image_size=syn.IMAGE_SIZE, seed=syn.SEED),
+    )
+
+
 def build_pretrain_dataset(cfg, source: ImageSource = None):
-    """The dataset of MODEL.META_ARCHITECTURE: InsLoc composites, MoCo two-crop views, or the
-    samples of a classic pretext task (rotations, jigsaw tiles, patch pairs, exemplar copies).
+    """The data pipeline MODEL.META_ARCHITECTURE registered (:mod:`insloc.config.registry`):
+    InsLoc composites, MoCo two-crop views, or the samples of a classic pretext task (rotations,
+    jigsaw tiles, patch pairs, exemplar copies).
 
     Args:
         cfg: the config.
         source: the images; None builds DATASETS.PRETRAIN's.
     """
+    method = get_method(cfg.MODEL.META_ARCHITECTURE)
+    if method.dataset is None:
+        with_data = ", ".join(repr(n) for n, m in METHODS.items() if m.dataset is not None)
+        raise ValueError(
+            f"MODEL.META_ARCHITECTURE = {method.name!r} ({method.task}) has no pretraining data "
+            f"pipeline; expected one of {with_data}"
+        )
     if source is None:
         source = image_source_from_config(cfg)
-    arch = cfg.MODEL.META_ARCHITECTURE
-    if arch == "InsLoc":
-        return InsLocPretrainDataset.from_config(cfg, source)
-    if arch == "MoCo":
-        return TwoCropDataset.from_config(cfg, source)
-    if arch in _PRETEXT_DATASETS:
-        return _PRETEXT_DATASETS[arch].from_config(cfg, source)
-    raise ValueError(
-        f"MODEL.META_ARCHITECTURE = {arch!r}: expected 'InsLoc', 'MoCo' or one of "
-        f"{', '.join(repr(a) for a in _PRETEXT_DATASETS)}"
-    )
-
-
-_PRETEXT_DATASETS = {
-    "RotNet": RotationDataset,
-    "Jigsaw": JigsawDataset,
-    "RelativeLoc": RelativeLocDataset,
-    "Exemplar": ExemplarDataset,
-}
+    return method.dataset.from_config(cfg, source)
 
 
 def _worker_init(worker_id: int, output_dir: str = "", rank: int = 0, trainer_pid: int = 0) -> None:

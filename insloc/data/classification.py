@@ -3,19 +3,20 @@
 - A folder-per-class tree (ImageNet's and Places' layout): ``root/<class>/**/<image>``, classes in
   sorted order; a class folder without images is an error naming it.
 - CIFAR-10 in its published python format (``cifar-10-batches-py``: ``data_batch_1..5``,
-  ``test_batch``, ``batches.meta``), read with a restricted unpickler that accepts numpy arrays and
-  plain containers only: a pickle naming any other callable is refused, never executed.
+  ``test_batch``, ``batches.meta``), read with insloc's restricted unpickler
+  (:func:`insloc.utils.safe_pickle.restricted_load`): a pickle naming any other callable than
+  numpy's array constructors is refused, never executed.
 - STL-10 in its published binary format (``stl10_binary``: ``train_X.bin`` / ``train_y.bin``,
   ``test_X.bin`` / ``test_y.bin``, ``class_names.txt``): uint8 images 3 x 96 x 96 stored
   column-major, labels 1..10.
 """
 
-import io
 import os
-import pickle
 
 import numpy as np
 
+from ..utils.safe_pickle import restricted_load
+from .packed_sources import CIFAR10_EXPECTED
 from .sources import IMAGE_EXTENSIONS, FileImageSource
 
 __all__ = [
@@ -25,7 +26,6 @@ __all__ = [
     "load_cifar10",
     "load_classification_split",
     "load_stl10",
-    "restricted_pickle_load",
     "subset_per_class",
 ]
 
@@ -119,43 +119,6 @@ class FolderClassification(LabelledImages):
         return self.source.name(i)
 
 
-# (module, name) pairs a CIFAR pickle needs: numpy's array reconstruction, and the codec Python 3
-# uses for bytes under protocol 2. Nothing else is importable from the file.
-_PICKLE_ALLOWED = {
-    ("numpy.core.multiarray", "_reconstruct"),
-    ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy", "ndarray"),
-    ("numpy", "dtype"),
-    ("_codecs", "encode"),
-}
-
-
-class _ArrayUnpickler(pickle.Unpickler):
-    def __init__(self, file, path: str):
-        super().__init__(file, encoding="bytes")
-        self.path = path
-
-    def find_class(self, module, name):
-        if (module, name) not in _PICKLE_ALLOWED:
-            raise ValueError(
-                f"{self.path}: refusing to unpickle {module}.{name}: only numpy arrays and plain "
-                "containers are accepted"
-            )
-        if module == "numpy.core.multiarray":
-            module = "numpy._core.multiarray" if hasattr(np, "_core") else module
-        return super().find_class(module, name)
-
-
-def restricted_pickle_load(path: str):
-    """Unpickle ``path`` accepting numpy arrays, dtypes and plain containers only."""
-    with open(path, "rb") as f:
-        data = f.read()
-    try:
-        return _ArrayUnpickler(io.BytesIO(data), path).load()
-    except (pickle.UnpicklingError, EOFError, AttributeError, TypeError) as e:
-        raise ValueError(f"{path}: not a readable python pickle ({e})") from None
-
-
 def _key(d: dict, name: str):
     """CIFAR dicts have bytes keys (pickled by Python 2); accept str keys too."""
     for k in (name.encode(), name):
@@ -181,7 +144,7 @@ def load_cifar10(root: str, split: str = "train") -> ArrayClassification:
         path = os.path.join(root, name)
         if not os.path.isfile(path):
             raise FileNotFoundError(f"CIFAR-10 batch {path!r} does not exist")
-        batch = restricted_pickle_load(path)
+        batch = restricted_load(path, CIFAR10_EXPECTED)
         try:
             data = np.asarray(_key(batch, "data"), np.uint8)
             batch_labels = list(_key(batch, "labels"))
@@ -196,7 +159,7 @@ def load_cifar10(root: str, split: str = "train") -> ArrayClassification:
     if os.path.isfile(meta):
         classes = [
             n.decode() if isinstance(n, bytes) else n
-            for n in _key(restricted_pickle_load(meta), "label_names")
+            for n in _key(restricted_load(meta, CIFAR10_EXPECTED), "label_names")
         ]
     return ArrayClassification(
         np.ascontiguousarray(np.concatenate(images)), labels, classes, f"CIFAR-10 {split} ({root})"

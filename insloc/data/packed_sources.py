@@ -2,7 +2,7 @@
 
 - CIFAR-10, python version: the ``cifar-10-batches-py`` folder; its five ``data_batch_{1..5}``
   pickles (dicts with ``data`` N x 3072 uint8, planes R, G, B of 32 x 32) are the 50000 training
-  images, read with the restricted unpickler of linear evaluation (numpy arrays and plain
+  images, read with insloc's restricted unpickler (numpy arrays and plain
   containers only). The labels are ignored.
 - STL-10, binary version: the ``stl10_binary`` folder (its ``unlabeled_X.bin``, then
   ``train_X.bin`` when present: 100000 + 5000 images) or one ``*_X.bin`` file; 3 x 96 x 96 bytes
@@ -16,6 +16,7 @@ import os
 import cv2
 import numpy as np
 
+from ..utils.safe_pickle import restricted_load
 from .sources import ImageSource
 
 __all__ = ["CIFAR10_TRAIN_BATCHES", "PackedImageSource", "packed_layout"]
@@ -23,6 +24,7 @@ __all__ = ["CIFAR10_TRAIN_BATCHES", "PackedImageSource", "packed_layout"]
 CIFAR10_TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
 STL10_UNLABELLED = ("unlabeled_X.bin", "train_X.bin")  # the 100k unlabelled images, then train
 _STL10_BYTES = 3 * 96 * 96
+CIFAR10_EXPECTED = "a CIFAR-10 python batch (a pickle of a dict with 'data' and 'labels')"
 _CIFAR10_LAYOUT = "cifar-10-batches-py/data_batch_1 .. data_batch_5 (CIFAR-10, python version)"
 
 
@@ -86,11 +88,9 @@ class PackedImageSource(ImageSource):
             self._starts = np.cumsum([0] + counts)
 
     def _read_cifar(self) -> np.ndarray:
-        from .classification import restricted_pickle_load  # classification imports sources
-
         images = []
         for path in self.files:
-            batch = restricted_pickle_load(path)
+            batch = restricted_load(path, CIFAR10_EXPECTED)
             data = batch.get(b"data", batch.get("data")) if isinstance(batch, dict) else None
             if not isinstance(data, np.ndarray) or data.ndim != 2 or data.shape[1] != 3072:
                 raise ValueError(f"{path}: expected a dict with 'data' N x 3072 uint8 (CIFAR-10)")

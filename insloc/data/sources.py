@@ -1,5 +1,6 @@
 """Unlabelled image sources for pretraining: a folder tree, a COCO json, a .txt list, CIFAR-10's
-python batches or STL-10's binary files (``packed_sources``), or synthetic.
+python batches or STL-10's binary files (``packed_sources``), or synthetic;
+``insloc.data.build.build_image_source`` picks one by what its path holds.
 
 Listing never opens an image (ImageNet has 1.28M files): sizes are read from headers when a sample
 needs them and broken files surface later as :class:`~insloc.data.image_io.BadImageError`.
@@ -19,8 +20,6 @@ __all__ = [
     "FileImageSource",
     "ImageSource",
     "SyntheticSource",
-    "build_image_source",
-    "image_source_from_config",
 ]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
@@ -179,48 +178,3 @@ class SyntheticSource(ImageSource):
             side = math.ceil(self.scenes.image_size / reduce)
             image = cv2.resize(image, (side, side), interpolation=cv2.INTER_AREA)
         return image
-
-
-def build_image_source(spec: str, image_root: str = "", synthetic=None) -> ImageSource:
-    """The source named by ``spec``.
-
-    Args:
-        spec: ``"synthetic"``, a folder, a COCO ``.json``, a ``.txt`` list of paths, CIFAR-10's
-            ``cifar-10-batches-py`` folder, STL-10's ``stl10_binary`` folder or ``*_X.bin`` file.
-        image_root: root for the relative paths of a json or list ("" = the file's folder).
-        synthetic: dict(num_images, image_size, seed) for ``"synthetic"``.
-    Raises:
-        FileNotFoundError: ``spec`` does not exist.
-        ValueError: it holds no images, or is a file of another kind.
-    """
-    if spec == "synthetic":
-        options = dict(num_images=2048, image_size=256, seed=0)
-        options.update(synthetic or {})
-        return SyntheticSource(**options)
-    if not os.path.exists(spec):
-        raise FileNotFoundError(f"image source {spec!r} does not exist")
-    from .packed_sources import PackedImageSource, packed_layout  # it subclasses ImageSource
-
-    if packed_layout(spec):
-        return PackedImageSource(spec)
-    if os.path.isdir(spec):
-        return FileImageSource.from_folder(spec)
-    ext = os.path.splitext(spec)[1].lower()
-    if ext == ".json":
-        return FileImageSource.from_coco_json(spec, image_root)
-    if ext == ".txt":
-        return FileImageSource.from_list(spec, image_root)
-    raise ValueError(
-        f"image source {spec!r}: expected a folder, a COCO .json, a .txt list of paths, "
-        f"CIFAR-10's cifar-10-batches-py folder, an STL-10 *_X.bin file or 'synthetic'"
-    )
-
-
-def image_source_from_config(cfg) -> ImageSource:
-    """The source of DATASETS.PRETRAIN, DATASETS.IMAGE_ROOT and DATASETS.SYNTHETIC.*."""
-    syn = cfg.DATASETS.SYNTHETIC
-    return build_image_source(
-        cfg.DATASETS.PRETRAIN,
-        image_root=cfg.DATASETS.IMAGE_ROOT,
-        synthetic=dict(num_images=syn.NUM_IMAGES, image_size=syn.IMAGE_SIZE, seed=syn.SEED),
-    )

@@ -1,7 +1,18 @@
-"""What every entry script shares: the command line, the rules of its output folder, the set-up of
-a run, and the boundary where a bad input becomes one line of error.
+"""What every entry script shares: the command line, the config and its task, the rules of its
+output folder, the set-up of a run, and the boundary where a bad input becomes one line of error.
 
-The output rules (the README's "Reliability" section states them to users):
+A tool keeps only what is its own: its arguments and its body. The scaffold, for a tool that runs
+a config::
+
+    parser = default_argument_parser(__doc__, resume=True)       # --config-file, KEY VALUE, ...
+    args = parse_args(parser, argv)
+    return run_config_tool(args, train, tool="tools/x.py", tasks=("pretraining",), training=True)
+
+loads the config with its overrides, refuses a config of another task, picks the device, and
+calls ``train(args, cfg)`` (under :func:`~insloc.engine.launch.launch` for a training tool) inside
+:func:`run_tool`. A tool without a config calls ``run_tool(body, args)`` directly.
+
+The output rules (docs/reliability.md states them to users):
 
 - the output folder is checked before any work: a path that is a file, or a folder that cannot be
   created or written, is refused;
@@ -24,13 +35,16 @@ import sys
 import tempfile
 import traceback
 
-from insloc.config.config import TASKS, task_of
+from insloc.config import load_config
+from insloc.config.registry import get_method, methods_of_task
 from insloc.data.image_io import BadImageError
 from insloc.utils import comm
 from insloc.utils.env import collect_env_info
-from insloc.utils.logger import log_to_file_only, release_log_file, setup_logger
+from insloc.utils.file_io import atomic_write_text
+from insloc.utils.logger import console_log, log_to_file_only, release_log_file, setup_logger
 
-from .checkpoint import atomic_write_text, resume_candidates
+from .checkpoint import resume_candidates
+from .launch import launch, resolve_device
 
 EXIT_ERROR = 2
 EXIT_DIVERGED = 1
@@ -46,28 +60,41 @@ class Interrupted(Exception):
     """Ctrl-C during a run; the message says where it stopped and how to resume it."""
 
 
-def default_argument_parser(description: str) -> argparse.ArgumentParser:
+def default_argument_parser(
+    description: str, *, config: bool = True, resume: bool = True
+) -> argparse.ArgumentParser:
+    """The command line a tool starts from; it adds its own arguments.
+
+    Args:
+        description: the tool's docstring: its first paragraph describes it, the rest (usage
+            lines) is the help's epilog.
+        config: ``--config-file FILE`` and ``KEY VALUE`` config overrides.
+        resume: ``--resume`` (training tools).
+    """
+    first, _, rest = description.strip().partition("\n\n")
     parser = argparse.ArgumentParser(
-        description=description,
-        epilog="Examples:\n"
-        "  python tools/pretrain_net.py --config-file configs/pretrain/insloc_R50_FPN_200ep.yaml\n"
-        "  torchrun --nproc_per_node 8 tools/pretrain_net.py --config-file F OUTPUT_DIR out\n"
-        "  python tools/pretrain_net.py --config-file F --resume OUTPUT_DIR out",
+        description=" ".join(first.split()),
+        epilog=rest.strip() or None,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--config-file", default="", metavar="FILE", help="path to a yaml recipe")
-    parser.add_argument(
-        "--resume",
-        action="store_true",
-        help="continue the run in OUTPUT_DIR from its newest checkpoint",
-    )
-    parser.add_argument(
-        "opts",
-        nargs="*",
-        default=[],
-        help="config overrides as KEY VALUE pairs, e.g. SOLVER.MAX_ITER 1000; flags may stand "
-        "before or after them",
-    )
+    if config:
+        parser.add_argument(
+            "--config-file", default="", metavar="FILE", help="path to a yaml recipe"
+        )
+    if resume:
+        parser.add_argument(
+            "--resume",
+            action="store_true",
+            help="continue the run in OUTPUT_DIR from its newest checkpoint",
+        )
+    if config:
+        parser.add_argument(
+            "opts",
+            nargs="*",
+            default=[],
+            help="config overrides as KEY VALUE pairs, e.g. SOLVER.MAX_ITER 1000; flags may stand "
+            "before or after them",
+        )
     return parser
 
 
@@ -180,18 +207,61 @@ def check_task(cfg, config_file: str, tool: str, tasks) -> None:
     """Refuse a config of another task (a detection recipe given to the dense trainer ...).
 
     Args:
-        tasks: the tasks ``tool`` runs (values of ``insloc.config.config.TASKS``).
+        tasks: the tasks ``tool`` runs (:data:`insloc.config.registry.TASKS`).
     Raises:
-        ValueError: MODEL.META_ARCHITECTURE belongs to another task.
+        ValueError: MODEL.META_ARCHITECTURE is not registered, or belongs to another task.
     """
     arch = cfg.MODEL.META_ARCHITECTURE
-    task = task_of(arch)
+    task = get_method(arch).task
     if task not in tasks:
-        archs = ", ".join(repr(a) for a, t in TASKS.items() if t in tasks)
+        archs = ", ".join(repr(a) for a in methods_of_task(*tasks))
         raise ValueError(
             f"{config_file or 'the config'} is a {task} config (MODEL.META_ARCHITECTURE {arch!r}); "
             f"{tool} runs {' or '.join(tasks)} configs (MODEL.META_ARCHITECTURE {archs})"
         )
+
+
+def setup_config(args, tool: str, tasks, default_opts=()):
+    """The config of a tool's command line: ``--config-file`` (or ``default_opts`` without one),
+    then the ``KEY VALUE`` overrides; its task checked (:func:`check_task`) and its device
+    resolved. Returns the frozen config."""
+    opts = list(args.opts) if args.config_file else [*default_opts, *args.opts]
+    cfg = load_config(args.config_file, opts)
+    check_task(cfg, args.config_file, tool, tasks)
+    resolve_device(cfg.MODEL.DEVICE)
+    return cfg
+
+
+def run_config_tool(
+    args, body, *, tool: str, tasks, default_opts=(), training: bool = False
+) -> int:
+    """The whole ``main`` of a tool that runs a config, at the tool boundary (:func:`run_tool`).
+
+    Args:
+        args: from :func:`parse_args` of a :func:`default_argument_parser`.
+        body: ``body(args, cfg) -> exit status``, what the tool does.
+        tool: the script, for messages ("tools/train_net.py").
+        tasks: the tasks it runs.
+        default_opts: overrides that stand for a recipe when no ``--config-file`` is given.
+        training: run ``body`` under :func:`~insloc.engine.launch.launch` (one process, or each
+            process of torchrun), which sets up its own logging (:func:`run_training`); otherwise
+            the library's log lines (what weights were read, ...) go to the console.
+    """
+
+    def main() -> int:
+        cfg = setup_config(args, tool, tasks, default_opts)
+        if training:
+            return launch(body, args, cfg, device=cfg.MODEL.DEVICE)
+        with console_log():
+            return body(args, cfg)
+
+    return run_tool(main)
+
+
+def log_outputs(rows, logger=None) -> None:
+    """Log where a run's outputs are: one ``name  path`` row each."""
+    logger = logger or logging.getLogger("insloc")
+    logger.info("outputs:\n" + "\n".join(f"  {k:<12} {v}" for k, v in rows))
 
 
 # ---------------------------------------------------------------------------- a training run

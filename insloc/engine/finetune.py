@@ -23,8 +23,9 @@ from insloc.modeling import build_model
 from insloc.modeling.norm import convert_sync_bn_if_distributed
 from insloc.transfer.weights import load_detection_weights
 from insloc.utils import comm
+from insloc.utils.device import to_device
 
-from .trainer import Trainer, to_device
+from .trainer import Trainer
 
 with warnings.catch_warnings():  # fvcore.nn scripts a loss at import (deprecated in torch 2.9+)
     warnings.filterwarnings("ignore", message=".*torch.jit.script", category=FutureWarning)
@@ -46,15 +47,6 @@ class DetectionTrainer(Trainer):
     """
 
     outputs = Trainer.outputs + ("results.json", "inference")
-
-    arch_keys = (
-        "MODEL.META_ARCHITECTURE",
-        "MODEL.BACKBONE.NAME",
-        "MODEL.RESNETS.DEPTH",
-        "MODEL.RESNETS.WIDTH",
-        "MODEL.MASK_ON",
-        "MODEL.ROI_HEADS.NUM_CLASSES",
-    )
 
     def __init__(self, cfg, resume: bool = False):
         self._test_loaders = {}  # DATASETS.TEST name -> (loader, metadata)

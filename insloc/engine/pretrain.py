@@ -23,51 +23,6 @@ class PretrainTrainer(Trainer):
 
     eval_metrics_prefix = "instance_discrimination/"
     outputs = Trainer.outputs + ("composites.png",)
-    base_arch_keys = (
-        "MODEL.META_ARCHITECTURE",
-        "MODEL.BACKBONE.NAME",
-        "MODEL.RESNETS.DEPTH",
-        "MODEL.RESNETS.WIDTH",
-        "MODEL.ROI_BOX_HEAD.IN_FEATURES",
-        "MODEL.MOCO.DIM",
-        "MODEL.MOCO.QUEUE_SIZE",
-    )
-    # The keys of the classic pretext trunks and methods that fix the weights' shapes or meaning
-    # (label order included: the same number of rotations or permutations in another order is
-    # another task). Only the keys of this run's trunk and method are compared.
-    trunk_arch_keys = {
-        "resnet": ("MODEL.RESNETS.LAST_RELU",),
-        "resnet_v2": ("MODEL.RESNETS.LAST_RELU",),
-        "revnet": ("MODEL.RESNETS.LAST_RELU",),
-        "vgg19_bn": ("MODEL.VGG.WIDTH", "MODEL.VGG.FC_DIM"),
-        "nin": ("MODEL.NIN.NUM_BLOCKS", "MODEL.NIN.WIDTH"),
-        "exemplar_cnn": ("MODEL.EXEMPLAR_CNN.SPEC",),
-    }
-    method_arch_keys = {
-        "RotNet": ("MODEL.ROTATION.ANGLES",),
-        "Jigsaw": (
-            "MODEL.JIGSAW.NUM_PERMUTATIONS",
-            "MODEL.JIGSAW.PERMUTATION_SEED",
-            "MODEL.JIGSAW.TILE_DIM",
-            "MODEL.JIGSAW.HIDDEN_DIM",
-        ),
-        "RelativeLoc": ("MODEL.RELATIVE_LOC.TILE_DIM", "MODEL.RELATIVE_LOC.HIDDEN_DIM"),
-        "Exemplar": (
-            "MODEL.EXEMPLAR.NUM_CLASSES",
-            "MODEL.EXEMPLAR.LOSS",
-            "MODEL.EXEMPLAR.EMBED_DIM",
-        ),
-    }
-
-    @property
-    def arch_keys(self) -> tuple:
-        """Config keys a --resume must agree on: the shared ones, then this trunk's and method's."""
-        model = self.cfg.MODEL
-        return (
-            self.base_arch_keys
-            + self.trunk_arch_keys.get(model.BACKBONE.NAME, ())
-            + self.method_arch_keys.get(model.META_ARCHITECTURE, ())
-        )
 
     def __init__(self, cfg, resume: bool = False):
         self.heldout = None

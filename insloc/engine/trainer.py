@@ -22,18 +22,15 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-import insloc
+from insloc.config.registry import METHODS, backbone_arch_keys
+from insloc.transfer.weight_file import load_checkpoint
 from insloc.utils import comm
+from insloc.utils.device import to_device
 from insloc.utils.events import MetricsWriter
+from insloc.utils.file_io import atomic_save, atomic_write_text
+from insloc.version import __version__
 
-from .checkpoint import (
-    atomic_save,
-    atomic_write_text,
-    checkpoint_name,
-    last_checkpoint,
-    load_checkpoint,
-    resume_candidates,
-)
+from .checkpoint import checkpoint_name, last_checkpoint, resume_candidates
 from .launch import get_local_rank, resolve_device
 from .optim import (
     build_gradient_clipper,
@@ -62,8 +59,6 @@ class Trainer:
     ``find_unused_parameters``, ``arch_keys`` and ``outputs``.
     """
 
-    # Config keys that fix the shapes of the weights: a --resume must agree on them.
-    arch_keys = ("MODEL.META_ARCHITECTURE", "MODEL.BACKBONE.NAME", "MODEL.RESNETS.DEPTH")
     # What evaluation results are called in metrics.jsonl ("<prefix><key>/<key>...").
     eval_metrics_prefix = ""
     # What a run writes in OUTPUT_DIR (glob patterns): a run that is not resumed refuses a folder
@@ -78,6 +73,19 @@ class Trainer:
         "last_checkpoint",
         "model_*.pth",
     )
+
+    @property
+    def arch_keys(self) -> tuple:
+        """Config keys that fix the weights' shapes or meaning, which a ``--resume`` must agree on:
+        the method and backbone names, then the keys their registrations name
+        (:mod:`insloc.config.registry`)."""
+        model = self.cfg.MODEL
+        method = METHODS.get(model.META_ARCHITECTURE)
+        return (
+            ("MODEL.META_ARCHITECTURE", "MODEL.BACKBONE.NAME")
+            + backbone_arch_keys(model.BACKBONE.NAME)
+            + (method.arch_keys if method else ())
+        )
 
     def __init__(self, cfg, resume: bool = False):
         self.cfg = cfg
@@ -277,7 +285,7 @@ class Trainer:
                 "rng": rng,
                 "bad_files": sorted(self.bad_files),  # a list of str: weights_only-safe
                 "config": self.cfg.dump(),
-                "insloc_version": insloc.__version__,
+                "insloc_version": __version__,
                 **self.checkpoint_state(),
             }
             atomic_save(state, path)
@@ -385,7 +393,12 @@ class Trainer:
             elif done % self.checkpoint_period == 0:
                 self.save_checkpoint(done, checkpoint_name(it))
             if evaluate:
-                result = self._evaluate_and_record(done)
+                try:
+                    result = self._evaluate_and_record(done)
+                except BaseException:
+                    if writer is not None:  # the iteration was trained: it keeps its row
+                        writer.write(done, stats)
+                    raise
                 if writer is not None:  # the evaluation's numbers in the row of their iteration
                     writer.write(
                         done, {**stats, **flatten_results(result, self.eval_metrics_prefix)}
@@ -431,17 +444,6 @@ class Trainer:
         self.scaler.update()
         self.scheduler.step()
         return metrics
-
-
-def to_device(batch, device: torch.device):
-    """Move every tensor of a (nested) dict / list / tuple to ``device``; other values stay."""
-    if isinstance(batch, torch.Tensor):
-        return batch.to(device, non_blocking=True)
-    if isinstance(batch, dict):
-        return {k: to_device(v, device) for k, v in batch.items()}
-    if isinstance(batch, (list, tuple)):
-        return type(batch)(to_device(v, device) for v in batch)
-    return batch
 
 
 def flatten_results(results: dict, prefix: str = "") -> dict:

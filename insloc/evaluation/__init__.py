@@ -1,11 +1,29 @@
-from .build import build_evaluator, inference_dir
-from .coco import COCOEvaluator
-from .evaluator import DatasetEvaluator, inference_on_dataset
-from .features import Trunk, extract_features, load_trunk, random_trunk
+"""Evaluation, by job: ``detection/`` (COCO and VOC evaluators of fine-tuned detectors),
+``probes/`` (linear probes of frozen trunks, for the pretext tasks) and
+``instance_discrimination`` (the held-out check of pretraining). The names below are the public
+entry points."""
+
+from .detection import (
+    COCOEvaluator,
+    DatasetEvaluator,
+    PascalVOCDetectionEvaluator,
+    build_evaluator,
+    format_results_table,
+    inference_dir,
+    inference_on_dataset,
+    print_results_table,
+    save_results_json,
+)
 from .instance_discrimination import build_heldout_batch, instance_discrimination_accuracy
-from .linear_probe import PROBES, evaluate_layers, fit_probe
-from .results import format_results_table, print_results_table, save_results_json
-from .voc import PascalVOCDetectionEvaluator
+from .probes import (
+    PROBES,
+    Trunk,
+    evaluate_layers,
+    extract_features,
+    fit_probe,
+    load_trunk,
+    random_trunk,
+)
 
 __all__ = [
     "COCOEvaluator",

@@ -1,8 +1,8 @@
 """Networks: backbones, RoI pooling, heads, the pretext methods (MoCo, InsLoc, RotNet, Jigsaw,
-RelativeLoc, Exemplar) and the detectors."""
+RelativeLoc, Exemplar) and the detectors. Importing it registers each method and backbone."""
 
 from .backbone import BACKBONE_REGISTRY, build_backbone
-from .build import META_ARCH_REGISTRY, build_model
+from .build import build_model
 from .detection import GeneralizedRCNN
 from .exemplar import Exemplar
 from .insloc import InsLoc, RoIEncoder
@@ -13,7 +13,6 @@ from .rotation import RotNet
 
 __all__ = [
     "BACKBONE_REGISTRY",
-    "META_ARCH_REGISTRY",
     "Exemplar",
     "GeneralizedRCNN",
     "GlobalEncoder",

@@ -14,8 +14,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .build import META_ARCH_REGISTRY
-from .pretext_base import PretextModel, classification_outputs
+from ..config.registry import register_method
+from ..data.exemplar import ExemplarDataset
+from .pretext_base import (
+    PRETEXT_BACKBONE_KIND,
+    PretextModel,
+    check_pretext_config,
+    classification_outputs,
+)
 
 
 def batch_hard_triplet_loss(embeddings: torch.Tensor, labels: torch.Tensor, margin: float):
@@ -37,7 +43,6 @@ def batch_hard_triplet_loss(embeddings: torch.Tensor, labels: torch.Tensor, marg
     return F.relu(violation).mean(), (violation <= 0).float().mean().detach()
 
 
-@META_ARCH_REGISTRY.register()
 class Exemplar(PretextModel):
     """Args:
     num_classes: surrogate classes (softmax loss).
@@ -91,3 +96,26 @@ class Exemplar(PretextModel):
             F.normalize(x.float(), dim=1), labels, self.margin
         )
         return {"loss_triplet": loss, "satisfied": satisfied}
+
+
+def validate(cfg, fail) -> None:
+    """Exemplar's keys: the seed patch fits the crop, a triplet has two copies to compare."""
+    check_pretext_config(cfg, fail)
+    crop, patch = cfg.INPUT.PRETEXT.CROP_SIZE, cfg.INPUT.EXEMPLAR.PATCH_SIZE
+    if cfg.INPUT.EXEMPLAR.SEED_SIZE > crop:
+        fail("INPUT.EXEMPLAR.SEED_SIZE", f"a side <= INPUT.PRETEXT.CROP_SIZE ({crop})")
+    if cfg.MODEL.EXEMPLAR.LOSS == "triplet" and cfg.INPUT.EXEMPLAR.COPIES < 2:
+        fail("INPUT.EXEMPLAR.COPIES", "at least 2 with MODEL.EXEMPLAR.LOSS 'triplet'")
+    if cfg.MODEL.BACKBONE.NAME == "exemplar_cnn" and patch < 16:
+        fail("INPUT.EXEMPLAR.PATCH_SIZE", "at least 16 for the Exemplar-CNN networks")
+
+
+register_method(
+    "Exemplar",
+    task="pretext",
+    model=Exemplar,
+    dataset=ExemplarDataset,
+    validate=validate,
+    arch_keys=("MODEL.EXEMPLAR.NUM_CLASSES", "MODEL.EXEMPLAR.LOSS", "MODEL.EXEMPLAR.EMBED_DIM"),
+    backbone_kind=PRETEXT_BACKBONE_KIND,
+)

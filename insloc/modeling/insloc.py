@@ -10,8 +10,10 @@ from typing import Dict, Optional
 import torch
 from torch import nn
 
+from ..config.checks import get_key
+from ..config.registry import register_method
+from ..data.datasets import InsLocPretrainDataset
 from .backbone import build_backbone, build_res5
-from .build import META_ARCH_REGISTRY
 from .heads import Res5RoIHead, build_fpn_box_head, linear_projection, projection
 from .moco import MoCo, moco_kwargs
 from .poolers import RoIPooler
@@ -59,7 +61,6 @@ class RoIEncoder(nn.Module):
         return {name: x[:, i] for i, name in enumerate(self.pooler.in_features)}  # level: N x dim
 
 
-@META_ARCH_REGISTRY.register()
 class InsLoc(MoCo):
     """MoCo on RoI embeddings, one queue per pooled level (see ``MoCo`` for the arguments).
 
@@ -100,3 +101,36 @@ class InsLoc(MoCo):
             loss_weights=head.LOSS_WEIGHTS,
             **moco_kwargs(cfg),
         )
+
+
+# The maps each InsLoc backbone gives the RoI pooler.
+POOLED_MAPS = {"resnet_fpn": ("p2", "p3", "p4", "p5"), "resnet_c4": ("res4",)}
+
+
+def validate(cfg, fail) -> None:
+    """InsLoc's keys: the pooled levels are maps of the backbone, one loss weight per level, and the
+    levels that pool the augmented box are among them."""
+    head = cfg.MODEL.ROI_BOX_HEAD
+    names = POOLED_MAPS[cfg.MODEL.BACKBONE.NAME]
+    features = list(head.IN_FEATURES)
+    if not features or any(f not in names for f in features) or len(set(features)) != len(features):
+        fail(
+            "MODEL.ROI_BOX_HEAD.IN_FEATURES",
+            f"distinct names among {names} for backbone {cfg.MODEL.BACKBONE.NAME!r}",
+        )
+    if head.LOSS_WEIGHTS and len(head.LOSS_WEIGHTS) != len(features):
+        fail("MODEL.ROI_BOX_HEAD.LOSS_WEIGHTS", f"{len(features)} weights, one per IN_FEATURES")
+    for key in ("INPUT.BOX_AUG.QUERY_FEATURES", "INPUT.BOX_AUG.KEY_FEATURES"):
+        if any(f not in features for f in get_key(cfg, key)):
+            fail(key, f"names among MODEL.ROI_BOX_HEAD.IN_FEATURES {features}")
+
+
+register_method(
+    "InsLoc",
+    task="pretraining",
+    model=InsLoc,
+    dataset=InsLocPretrainDataset,
+    validate=validate,
+    arch_keys=("MODEL.ROI_BOX_HEAD.IN_FEATURES", "MODEL.MOCO.DIM", "MODEL.MOCO.QUEUE_SIZE"),
+    backbones=tuple(POOLED_MAPS),
+)

@@ -5,15 +5,23 @@ each tile's pooled features pass a shared fc, the 9 results are concatenated in 
 order, and a hidden fc and the classifier predict the permutation's index in the fixed set.
 """
 
+from math import factorial
 from typing import Dict
 
 import torch
 
-from .build import META_ARCH_REGISTRY
-from .pretext_base import PretextModel, TileHead, classification_outputs
+from ..config.registry import register_method
+from ..data.jigsaw import JigsawDataset
+from .pretext_base import (
+    PRETEXT_BACKBONE_KIND,
+    PretextModel,
+    TileHead,
+    check_pretext_config,
+    check_tile_config,
+    classification_outputs,
+)
 
 
-@META_ARCH_REGISTRY.register()
 class Jigsaw(PretextModel):
     """Args:
     num_permutations: size of the permutation set (the classes).
@@ -49,3 +57,29 @@ class Jigsaw(PretextModel):
         x = self.embed(batch["images"].flatten(0, 1)).view(n, t, -1)  # x: N x 9 x C
         logits = self.head(x)  # N x P
         return classification_outputs(logits, batch["labels"].view(n))
+
+
+def validate(cfg, fail) -> None:
+    """Jigsaw's keys: tiles that fit their cells, a permutation set that exists."""
+    check_pretext_config(cfg, fail)
+    check_tile_config(cfg, fail, "JIGSAW")
+    if cfg.MODEL.JIGSAW.NUM_PERMUTATIONS > factorial(9):
+        fail("MODEL.JIGSAW.NUM_PERMUTATIONS", "at most 9! = 362880")
+    if cfg.MODEL.JIGSAW.MIN_HAMMING > 9:
+        fail("MODEL.JIGSAW.MIN_HAMMING", "at most 9 (nine tiles)")
+
+
+register_method(
+    "Jigsaw",
+    task="pretext",
+    model=Jigsaw,
+    dataset=JigsawDataset,
+    validate=validate,
+    arch_keys=(
+        "MODEL.JIGSAW.NUM_PERMUTATIONS",
+        "MODEL.JIGSAW.PERMUTATION_SEED",
+        "MODEL.JIGSAW.TILE_DIM",
+        "MODEL.JIGSAW.HIDDEN_DIM",
+    ),
+    backbone_kind=PRETEXT_BACKBONE_KIND,
+)

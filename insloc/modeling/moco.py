@@ -13,9 +13,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..config.registry import register_method
+from ..data.datasets import TwoCropDataset
 from ..utils import comm
 from .backbone import build_backbone
-from .build import META_ARCH_REGISTRY
 from .heads import projection
 from .norm import SplitBatchNorm, choose_split_groups, convert_to_split_bn
 
@@ -45,7 +46,6 @@ class GlobalEncoder(nn.Module):
         return {self.name: self.head(x)}  # N x dim
 
 
-@META_ARCH_REGISTRY.register()
 class MoCo(nn.Module):
     """Momentum contrast with one queue per embedding level and one shared queue pointer.
 
@@ -340,3 +340,13 @@ def _log_key_bn_mode(encoder: nn.Module, shuffle_bn: bool, split_bn_groups: int)
     else:
         mode = "keys shuffled in one process without split BN: BN statistics span the whole batch"
     logger.info("MoCo key encoder: %s", mode)
+
+
+register_method(
+    "MoCo",
+    task="pretraining",
+    model=MoCo,
+    dataset=TwoCropDataset,
+    arch_keys=("MODEL.MOCO.DIM", "MODEL.MOCO.QUEUE_SIZE"),
+    backbones=("resnet",),
+)

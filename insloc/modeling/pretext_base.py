@@ -1,5 +1,6 @@
 """What the classic pretext methods share: a classification trunk on uint8 views, pooled globally,
-and the head that classifies a set of tiles (jigsaw, relative location).
+the head that classifies a set of tiles (jigsaw, relative location), and the config checks common
+to all of them.
 
 The trunk is the model's ``backbone`` attribute, so every method's checkpoint holds it under
 ``backbone.*``: the linear probe and the torchvision converter read it from there.
@@ -89,3 +90,38 @@ class TileHead(nn.Module):
         """Args: x: N x T x C. Returns: N x num_classes logits."""
         t = self.tile_fc(x)  # t: N x T x tile_dim
         return self.classifier(t.flatten(1))  # N x num_classes
+
+
+# Every pretext method's entry (insloc.config.registry.register_method) takes any registered
+# classification trunk.
+PRETEXT_BACKBONE_KIND = "trunk"
+
+
+def check_pretext_config(cfg, fail) -> None:
+    """The checks every pretext method's validation starts with: the trunk, the crops, and the
+    pretraining outputs a pretext method has none of (``fail(key, expected)`` on the first)."""
+    arch, backbone = cfg.MODEL.META_ARCHITECTURE, cfg.MODEL.BACKBONE.NAME
+    if backbone in ("resnet_v2", "revnet") and cfg.MODEL.RESNETS.DEPTH != 50:
+        fail("MODEL.RESNETS.DEPTH", f"50 for MODEL.BACKBONE.NAME {backbone!r}")
+    if backbone == "exemplar_cnn" and arch != "Exemplar":
+        fail("MODEL.BACKBONE.NAME", "'exemplar_cnn' only with MODEL.META_ARCHITECTURE 'Exemplar'")
+    if cfg.TEST.INSTANCE_DISC_SAMPLES:
+        fail("TEST.INSTANCE_DISC_SAMPLES", f"0 for MODEL.META_ARCHITECTURE {arch!r} (no embedding)")
+    if cfg.VIS_SAMPLES:
+        fail("VIS_SAMPLES", f"0 for MODEL.META_ARCHITECTURE {arch!r} (composites are InsLoc's)")
+    crop = cfg.INPUT.PRETEXT.CROP_SIZE
+    if cfg.INPUT.PRETEXT.RESIZE and cfg.INPUT.PRETEXT.RESIZE < crop:
+        fail("INPUT.PRETEXT.RESIZE", f"0 or a side >= INPUT.PRETEXT.CROP_SIZE ({crop})")
+
+
+def check_tile_config(cfg, fail, key: str) -> None:
+    """A 3 x 3 grid of tiles (jigsaw, relative location): INPUT.<key>.TILE_SIZE and JITTER fit
+    the cells of the crop."""
+    crop = cfg.INPUT.PRETEXT.CROP_SIZE
+    tile, jitter = cfg.INPUT[key].TILE_SIZE, cfg.INPUT[key].JITTER
+    if tile + 2 * jitter > crop // 3:
+        fail(
+            f"INPUT.{key}.TILE_SIZE",
+            f"TILE_SIZE + 2 JITTER ({tile} + 2 x {jitter}) <= INPUT.PRETEXT.CROP_SIZE / 3 "
+            f"({crop // 3}), the 3x3 cells the tiles sit in",
+        )

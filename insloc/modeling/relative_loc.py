@@ -10,11 +10,18 @@ from typing import Dict
 
 import torch
 
-from .build import META_ARCH_REGISTRY
-from .pretext_base import PretextModel, TileHead, classification_outputs
+from ..config.registry import register_method
+from ..data.relative_loc import RelativeLocDataset
+from .pretext_base import (
+    PRETEXT_BACKBONE_KIND,
+    PretextModel,
+    TileHead,
+    check_pretext_config,
+    check_tile_config,
+    classification_outputs,
+)
 
 
-@META_ARCH_REGISTRY.register()
 class RelativeLoc(PretextModel):
     """Args:
     tile_dim, hidden_dim: see :class:`~insloc.modeling.pretext_base.TileHead`.
@@ -41,3 +48,20 @@ class RelativeLoc(PretextModel):
         x = self.embed(batch["images"].flatten(0, 1)).view(n, 2, -1)  # x: N x 2 x C
         logits = self.head(x)  # N x 8
         return classification_outputs(logits, batch["labels"].view(n))
+
+
+def validate(cfg, fail) -> None:
+    """RelativeLoc's keys: tiles that fit their cells."""
+    check_pretext_config(cfg, fail)
+    check_tile_config(cfg, fail, "RELATIVE_LOC")
+
+
+register_method(
+    "RelativeLoc",
+    task="pretext",
+    model=RelativeLoc,
+    dataset=RelativeLocDataset,
+    validate=validate,
+    arch_keys=("MODEL.RELATIVE_LOC.TILE_DIM", "MODEL.RELATIVE_LOC.HIDDEN_DIM"),
+    backbone_kind=PRETEXT_BACKBONE_KIND,
+)

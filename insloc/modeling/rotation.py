@@ -11,11 +11,16 @@ from typing import Dict
 import torch
 from torch import nn
 
-from .build import META_ARCH_REGISTRY
-from .pretext_base import PretextModel, classification_outputs
+from ..config.registry import register_method
+from ..data.rotation import RotationDataset
+from .pretext_base import (
+    PRETEXT_BACKBONE_KIND,
+    PretextModel,
+    check_pretext_config,
+    classification_outputs,
+)
 
 
-@META_ARCH_REGISTRY.register()
 class RotNet(PretextModel):
     """Args:
     num_rotations: R, the number of classes (MODEL.ROTATION.ANGLES).
@@ -41,3 +46,24 @@ class RotNet(PretextModel):
         images = batch["images"].flatten(0, 1)  # N R x 3 x S x S
         logits = self.head(self.embed(images))  # N R x R
         return classification_outputs(logits, batch["labels"].flatten())
+
+
+def validate(cfg, fail) -> None:
+    """RotNet's keys: the rotations are distinct multiples of 45 degrees."""
+    check_pretext_config(cfg, fail)
+    angles = list(cfg.MODEL.ROTATION.ANGLES)
+    if len(angles) < 2 or len(set(a % 360 for a in angles)) != len(angles):
+        fail("MODEL.ROTATION.ANGLES", "at least two distinct angles (degrees, modulo 360)")
+    if any(a % 45 for a in angles):
+        fail("MODEL.ROTATION.ANGLES", "multiples of 45 degrees")
+
+
+register_method(
+    "RotNet",
+    task="pretext",
+    model=RotNet,
+    dataset=RotationDataset,
+    validate=validate,
+    arch_keys=("MODEL.ROTATION.ANGLES",),
+    backbone_kind=PRETEXT_BACKBONE_KIND,
+)

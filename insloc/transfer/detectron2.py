@@ -48,7 +48,9 @@ from detectron2.modeling.roi_heads import (
 )
 from detectron2.utils import comm
 
-from ..engine.checkpoint import atomic_write_text, load_checkpoint
+from insloc.utils.file_io import atomic_write_text
+
+from .weight_file import read_weight_file
 
 logger = logging.getLogger(__name__)
 
@@ -172,10 +174,10 @@ def check_weights(path: str) -> None:
     if not path.endswith(".pth") or not os.path.isfile(path):
         return
     try:
-        state = load_checkpoint(path).get("model")
-    except (ValueError, AttributeError):  # not insloc's (e.g. detectron2's own, with trainer state)
+        weights = read_weight_file(path)
+    except ValueError:  # not a file insloc reads (e.g. detectron2's own, with trainer state)
         return
-    if isinstance(state, dict) and any(k.startswith(("encoder_q.", "rpn.head.")) for k in state):
+    if weights.task in ("pretraining", "detection"):
         out = os.path.splitext(path)[0] + ".pkl"
         raise ValueError(
             f"MODEL.WEIGHTS {path} is an insloc checkpoint; export it for detectron2 first: "

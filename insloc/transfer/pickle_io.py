@@ -5,8 +5,8 @@ The format (detectron2 model zoo, MoCo's and the official InsLoc's released weig
     {"model": {name: numpy array}, "__author__": str, "matching_heuristics": bool}
 
 or a bare ``{name: numpy array}``. A pickle can run any code it names when it is loaded, so the
-reader accepts only the few globals numpy arrays and ordered dicts are rebuilt from; anything else
-is refused before it is called.
+reader (:func:`insloc.utils.safe_pickle.restricted_load`) accepts only the few globals numpy arrays
+and ordered dicts are rebuilt from; anything else is refused before it is called.
 """
 
 import os
@@ -17,46 +17,10 @@ from typing import Dict, Mapping, Union
 import numpy as np
 import torch
 
-from ..engine.checkpoint import atomic_write_bytes
+from ..utils.file_io import atomic_write_bytes
+from ..utils.safe_pickle import restricted_load
 
-
-def _numpy_globals() -> Dict[tuple, object]:
-    """The globals a pickled ndarray, dtype or numpy scalar names, under numpy 1 and 2 paths."""
-    # numpy 2 moved numpy.core to numpy._core; pickles written by either name the module they had.
-    core = np._core if hasattr(np, "_core") else np.core
-    allowed = {
-        ("numpy", "ndarray"): np.ndarray,
-        ("numpy", "dtype"): np.dtype,
-        ("collections", "OrderedDict"): OrderedDict,
-        # protocol 2 pickles (Python 2 era files, detectron2's model zoo) store bytes this way
-        ("_codecs", "encode"): __import__("_codecs").encode,
-    }
-    for package in ("numpy.core", "numpy._core"):
-        allowed[(package + ".multiarray", "_reconstruct")] = core.multiarray._reconstruct
-        allowed[(package + ".multiarray", "scalar")] = core.multiarray.scalar
-        allowed[(package + ".numeric", "_frombuffer")] = core.numeric._frombuffer
-    return allowed
-
-
-class _ArrayUnpickler(pickle.Unpickler):
-    """Unpickler that resolves only numpy's array/dtype/scalar constructors and OrderedDict."""
-
-    def __init__(self, file, path: str):
-        super().__init__(file, encoding="latin1")  # detectron2 reads its files with latin1 too
-        self._path = path
-        self._allowed = _numpy_globals()
-
-    def find_class(self, module: str, name: str):
-        try:
-            return self._allowed[(module, name)]
-        except KeyError:
-            raise ValueError(
-                f"{self._path}: refusing to load {module}.{name}: a detectron2 .pkl may hold "
-                "only numpy arrays and plain containers"
-            ) from None
-
-    def persistent_load(self, pid):
-        raise ValueError(f"{self._path}: refusing a persistent id {pid!r} in a detectron2 .pkl")
+EXPECTED = "a detectron2 .pkl of numpy arrays ({name: array}, or one under 'model')"
 
 
 def read_detectron2_pkl(path: str) -> Dict[str, torch.Tensor]:
@@ -70,15 +34,9 @@ def read_detectron2_pkl(path: str) -> Dict[str, torch.Tensor]:
         FileNotFoundError: no such file.
         ValueError: not a pickle, a pickle of anything but arrays and containers, or no weights.
     """
-    if not os.path.isfile(path):
+    if not os.path.exists(path):
         raise FileNotFoundError(f"weights file {path!r} does not exist")
-    with open(path, "rb") as f:
-        try:
-            obj = _ArrayUnpickler(f, path).load()
-        except ValueError:
-            raise
-        except Exception as e:  # truncated file, not a pickle, a numpy reconstruct error ...
-            raise ValueError(f"{path}: not a readable detectron2 .pkl ({e})") from None
+    obj = restricted_load(path, EXPECTED)
     weights = obj.get("model", obj) if isinstance(obj, dict) else None
     if not isinstance(weights, dict) or not weights:
         raise ValueError(f"{path}: expected a dict of arrays, or one under 'model'")

@@ -18,7 +18,7 @@ import os
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Dict, List, Sequence
 
@@ -53,6 +53,7 @@ def run_tool(args: Sequence[str], log_path: str, threads: int) -> float:
         RuntimeError: the tool failed (the message names it and the log).
     """
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    os.makedirs(os.path.dirname(log_path) or ".", exist_ok=True)
     start = time.time()
     with open(log_path, "a") as log:
         proc = subprocess.run([sys.executable, *args], cwd=ROOT, stdout=log, stderr=log, env=env)
@@ -103,6 +104,47 @@ def make_weights(init: Init, out: str, opts: Sequence[str], threads: int) -> dic
     return dict(run, path=trunk)
 
 
+def weights_and_finetunings(
+    inits: Sequence[Init],
+    weights_dir: str,
+    weight_opts: Sequence[str],
+    runs: Dict[object, tuple],
+    finetune_config: str,
+    jobs: int,
+) -> tuple:
+    """Make every initialisation's weights (in ``weights_dir/<name>``) and run every fine-tuning
+    of ``runs`` = {key: (init name, run folder, config overrides)}, ``jobs`` runs at once with
+    :func:`threads_per_job` math threads each. A fine-tuning starts as soon as its own weights
+    exist (random init's at once), so the cores stay busy while the longest pretraining runs.
+
+    Returns:
+        ({init name: :func:`make_weights` dict}, {key: :func:`train_or_reuse` dict}).
+    """
+    threads = threads_per_job(jobs)
+    with ThreadPoolExecutor(max(1, jobs)) as pool:
+        made = {
+            i.name: pool.submit(
+                make_weights, i, os.path.join(weights_dir, i.name), weight_opts, threads
+            )
+            for i in inits
+        }
+        pending, weights, finetuned = dict(made), {}, {}
+        while pending:
+            done, _ = wait(pending.values(), return_when=FIRST_COMPLETED)
+            for name in [n for n, f in pending.items() if f in done]:
+                weights[name] = pending.pop(name).result()  # raises if that run failed
+                for key, (init, run_dir, opts) in runs.items():
+                    if init == name:
+                        args = ["MODEL.WEIGHTS", weights[name]["path"], *opts]
+                        finetuned[key] = pool.submit(
+                            train_or_reuse, "train_net.py", finetune_config, run_dir, args, threads
+                        )
+        return (
+            {i.name: weights[i.name] for i in inits},
+            {k: finetuned[k].result() for k in runs},
+        )
+
+
 def run_all(calls: Dict[object, tuple], jobs: int) -> dict:
     """``{key: fn(*args)}`` for ``calls = {key: (fn, *args)}``, ``jobs`` calls at a time."""
     with ThreadPoolExecutor(max(1, jobs)) as pool:
@@ -112,6 +154,57 @@ def run_all(calls: Dict[object, tuple], jobs: int) -> dict:
 
 def threads_per_job(jobs: int) -> int:
     return max(1, (os.cpu_count() or 1) // max(1, jobs))
+
+
+def probe_crops(out: str, threads: int) -> str:
+    """The labelled object crops the linear probes use (made once in ``out``): 400 synthetic
+    scenes of seed 5, none fine-tuned or tested on (``write_synthetic_coco``), cut into
+    train/ and val/ class folders by ``tools/make_crops.py``."""
+    from insloc.data.detection.synthetic import write_synthetic_coco
+
+    crops = os.path.join(out, "crops")
+    if not os.path.isdir(crops):
+        scenes = os.path.join(out, "scenes")
+        if not os.path.isdir(scenes):
+            write_synthetic_coco(scenes, num_images=400, image_size=128, seed=5)
+        args = ["tools/make_crops.py", os.path.join(scenes, "instances.json"), crops]
+        run_tool([*args, "--min-size", "12", "--context", "0.25"], out + ".log", threads)
+    return crops
+
+
+def linear_probe(weights: Dict[str, str], random_config: str, data: str, out: str, threads: int):
+    """``tools/linear_eval.py`` on ``data`` for every trunk of ``weights`` ({name: file}, "" for
+    the random trunk of ``random_config``), every layer, class-balanced.
+
+    Returns:
+        {name: (best layer, its mean per-class test accuracy in percent)}.
+    """
+    results = os.path.join(out, "results.json")
+    if not os.path.isfile(results):
+        args = ["tools/linear_eval.py", "--data", data, "--layers", "all", "--balanced"]
+        args += ["--resize", "64", "--crop", "64", "--output", out]
+        for name, path in weights.items():
+            args += ["--checkpoint", f"{name}={path}"] if path else []
+            args += [] if path else ["--random-init", f"{name}={random_config}"]
+        run_tool(args, out + ".log", threads)
+    with open(results) as f:
+        per_layer = json.load(f)["results"]
+    best = {}
+    for name, layers in per_layer.items():
+        layer = max(layers, key=lambda k: layers[k]["mean_class_accuracy"])
+        best[name] = (layer, 100 * layers[layer]["mean_class_accuracy"])
+    return best
+
+
+def matching(path: str, opts: Sequence[str], out: str, threads: int) -> dict:
+    """``tools/eval_matching.py`` with the features of the trunk in ``path`` ("" random) and
+    config overrides ``opts``; returns its pck.json."""
+    result = os.path.join(out, "pck.json")
+    if not os.path.isfile(result):
+        args = ["tools/eval_matching.py", "--config-file", "configs/matching/eval_R50_res4.yaml"]
+        run_tool([*args, "MODEL.WEIGHTS", path, *opts, "OUTPUT_DIR", out], out + ".log", threads)
+    with open(result) as f:
+        return json.load(f)
 
 
 def read_results(run_dir: str, test_set: str) -> dict:

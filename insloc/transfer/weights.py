@@ -1,16 +1,14 @@
 """``MODEL.WEIGHTS``: initial weights of a detection model from any of the files users have.
 
-Accepted files, recognised by content (and ``.pkl`` by name):
+Files are read and recognised by :mod:`insloc.transfer.weight_file`; a detector takes these kinds:
 
-- an insloc pretraining checkpoint (``{"model": {encoder_q.*, encoder_k.*, queue_*}, ...}``): the
-  query encoder, its architecture (FPN, C4, plain ResNet) detected from its names;
-- a torchvision-format state dict: ``tools/convert_checkpoint.py --to torchvision`` output,
-  torchvision's own ResNet-50 file (trunk names without prefix, ``layer4`` = res5) or a
-  torchvision detector's weights;
-- a detectron2 ``.pkl`` (``{"model": {name: array}, ...}`` or a bare dict; MoCo's, InsLoc's and
-  insloc's exports), read by the restricted unpickler of :mod:`insloc.transfer.pickle_io`, or a
-  detectron2 ``.pth`` with detectron2's names (if it loads with ``weights_only=True``);
-- an insloc fine-tuning checkpoint (``{"model": detector state dict, ...}``);
+- an insloc pretraining checkpoint: the query encoder, its architecture (FPN, C4, plain ResNet)
+  detected from its names;
+- a bare ResNet trunk (torchvision's own files, ``tools/convert_checkpoint.py --to torchvision`` of
+  a C4, MoCo or detector trunk, MoCo's and InsLoc's official checkpoints): the trunk, res5 included;
+- a state dict in torchvision's detector names (an FPN export, a torchvision detector's weights);
+- detectron2 weights (a ``.pkl``: MoCo's, InsLoc's and insloc's exports; or detectron2's ``.pth``);
+- an insloc fine-tuning checkpoint (the whole detector);
 - "" (nothing): the model keeps its random initialisation.
 
 Every tensor is placed by name; a file whose tensors match no parameter of the model is an error,
@@ -24,7 +22,6 @@ another scale than they learned on.
 """
 
 import logging
-import re
 from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
@@ -33,15 +30,9 @@ import torch
 import yaml
 from torch import nn
 
-from ..engine.checkpoint import check_checkpoint_task, load_checkpoint
 from .detectron2_names import from_detectron2
-from .pickle_io import read_detectron2_pkl
-from .torchvision import detect_arch, pretraining_to_detector
-
-# names only detectron2's models have (insloc's and torchvision's use backbone.body / rpn.head)
-_DETECTRON2_ONLY = ("proposal_generator.", "backbone.bottom_up.", "backbone.stem.", "backbone.res")
-# a torchvision ResNet state dict: stem and stages without prefix ("fc" is ignored)
-_RESNET = re.compile(r"^(conv1|bn1|layer[1-4])\.")
+from .torchvision import pretraining_to_detector
+from .weight_file import WeightFile, read_weight_file
 
 
 @dataclass
@@ -50,7 +41,8 @@ class LoadReport:
 
     Attributes:
         path: the file ("" for random init).
-        kind: "random", "insloc pretraining (<arch>)", "torchvision (ResNet)", "torchvision",
+        kind: "random", or the file's kind (:mod:`insloc.transfer.weight_file`): "insloc
+            pretraining (<arch>)", "torchvision (ResNet)", "torchvision",
             "detectron2" or "insloc fine-tuning".
         loaded: model keys that received a tensor from the file.
         missing: model keys the file has no tensor for (they keep their initialisation).
@@ -88,8 +80,10 @@ def load_detection_weights(
     if not path:
         logger.info("MODEL.WEIGHTS is empty: the detector keeps its random initialisation")
         return LoadReport(path="", kind="random", missing=list(model.state_dict()))
+    weights = read_weight_file(path)
+    kind = weights.kind
     try:
-        state, kind = read_weights(path, model)
+        state = detector_state(weights, model)
     except ValueError as e:  # e.g. a detectron2 name insloc's detectors have no place for
         message = str(e)
         raise ValueError(message if path in message else f"{path}: {message}") from None
@@ -128,45 +122,29 @@ def trunk_keys(state: Dict[str, torch.Tensor]) -> List[str]:
     ]
 
 
-def read_weights(path: str, model: nn.Module) -> Tuple[Dict[str, torch.Tensor], str]:
-    """The tensors of ``path`` under the names of ``model``'s state dict, and the file's kind."""
+# What a detector takes (WeightFile.task); a pretext trunk or a dense model is refused, naming it.
+DETECTION_SOURCES = ("pretraining", "detection", "trunk", "torchvision", "detectron2", "state dict")
+
+
+def detector_state(weights: WeightFile, model: nn.Module) -> Dict[str, torch.Tensor]:
+    """The tensors of ``weights`` under the names of ``model``'s state dict (a detector's)."""
+    weights.require(
+        DETECTION_SOURCES,
+        "an insloc pretraining or fine-tuning checkpoint, a torchvision state dict or detectron2 "
+        "weights (what a detector's MODEL.WEIGHTS takes)",
+    )
     targets = list(model.state_dict())
     detector = "c4" if any(k.startswith("roi_heads.res5.") for k in targets) else "fpn"
-    if path.endswith(".pkl"):
-        state = _bare_detectron2_names(read_detectron2_pkl(path), detector)
-        return from_detectron2(state), "detectron2"
-    ckpt = load_checkpoint(path)
-    if not isinstance(ckpt, dict) or not ckpt:
-        raise ValueError(f"{path}: expected a checkpoint dict or a state dict of tensors")
-    check_checkpoint_task(
-        ckpt,
-        path,
-        ("pretraining", "detection", "state dict", "unknown"),
-        "for a detector, an insloc pretraining or fine-tuning checkpoint, a torchvision state dict "
-        "or detectron2 weights",
-    )
-    if isinstance(ckpt.get("config"), str):
-        _check_normalisation(yaml.safe_load(ckpt["config"]), model, path)
-    if isinstance(ckpt.get("model"), dict):
-        state = _strip_module_prefix(ckpt["model"])
-        if any(k.startswith("encoder_q.") for k in state):
-            arch = detect_arch(state)
-            return pretraining_to_detector(state, detector), f"insloc pretraining ({arch})"
-        if any(k.startswith(_DETECTRON2_ONLY) for k in state):  # detectron2's own model_*.pth
-            return from_detectron2(state), "detectron2"
-        return state, "insloc fine-tuning"
-    state = _strip_module_prefix(ckpt)
-    if not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ValueError(f"{path}: neither a checkpoint with a 'model' dict nor a state dict")
-    if any(k.startswith(_DETECTRON2_ONLY) for k in state):
-        return from_detectron2(state), "detectron2"
-    if any(k.startswith("layer4.") for k in state) and all(
-        _RESNET.match(k) or k.startswith("fc.") for k in state
-    ):
-        # torchvision's ResNet file: the trunk of a MoCo-style checkpoint, placed the same way
-        trunk = {"encoder_q.backbone." + k: v for k, v in state.items() if _RESNET.match(k)}
-        return pretraining_to_detector(trunk, detector), "torchvision (ResNet)"
-    return state, "torchvision"
+    if weights.config:
+        _check_normalisation(yaml.safe_load(weights.config), model, weights.path)
+    if weights.task == "detectron2":
+        return from_detectron2(_bare_detectron2_names(weights.tensors, detector))
+    if weights.task == "pretraining":
+        return pretraining_to_detector(weights.tensors, detector)
+    if weights.task == "trunk":  # placed like the trunk of a MoCo checkpoint
+        trunk = {"encoder_q.backbone." + k: v for k, v in weights.resnet_trunk().items()}
+        return pretraining_to_detector(trunk, detector)
+    return weights.tensors  # a detector's, or torchvision's names: placed by name
 
 
 def _check_normalisation(saved: dict, model: nn.Module, path: str) -> None:
@@ -183,13 +161,6 @@ def _check_normalisation(saved: dict, model: nn.Module, path: str) -> None:
             f"{theirs[3:]}, this model normalises with {ours[:3]} and {ours[3:]}: give the "
             "fine-tuning the checkpoint's values"
         )
-
-
-def _strip_module_prefix(state: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
-    """Names saved from a ``DistributedDataParallel`` wrapper start with "module."."""
-    if state and all(k.startswith("module.") for k in state):
-        return OrderedDict((k[len("module.") :], v) for k, v in state.items())
-    return state
 
 
 def _bare_detectron2_names(

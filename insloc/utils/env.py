@@ -9,11 +9,11 @@ import numpy as np
 import torch
 import torchvision
 
-import insloc
+from ..version import __version__
 
 
 def git_sha() -> str:
-    root = os.path.dirname(os.path.dirname(os.path.abspath(insloc.__file__)))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     try:
         out = subprocess.run(
             ["git", "-C", root, "rev-parse", "--short=12", "HEAD"],
@@ -35,7 +35,7 @@ def git_sha() -> str:
 
 def collect_env_info(world_size: int = 1) -> str:
     rows = [
-        ("insloc", f"{insloc.__version__} (git {git_sha()})"),
+        ("insloc", f"{__version__} (git {git_sha()})"),
         ("python", platform.python_version()),
         ("torch", torch.__version__),
         ("torchvision", torchvision.__version__),

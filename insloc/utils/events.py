@@ -4,7 +4,7 @@ import json
 import math
 import os
 
-from insloc.engine.checkpoint import atomic_write_text
+from insloc.utils.file_io import atomic_write_text
 
 
 class MetricsWriter:

@@ -8,6 +8,7 @@ the file for the rest of the run), or are dropped with the process when the run 
 import logging
 import os
 import sys
+from contextlib import contextmanager
 from logging.handlers import MemoryHandler
 
 _HELD_CAPACITY = 100_000  # lines a held log keeps before it is written (set-up logs a few hundred)
@@ -43,6 +44,29 @@ def setup_logger(
         os.makedirs(output_dir, exist_ok=True)
         logger.addHandler(_file_handler(_log_path(output_dir, rank), fmt))
     return logger
+
+
+@contextmanager
+def console_log(name: str = "insloc"):
+    """While the block runs, the INFO lines of ``name`` go to stdout as plain messages (a tool that
+    is not a training run: what the library reports, e.g. which weights it read). A logger set up
+    already (:func:`setup_logger`) is left as it is; the set-up is undone afterwards."""
+    logger = logging.getLogger(name)
+    if logger.handlers:
+        yield logger
+        return
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    level, propagate = logger.level, logger.propagate
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    try:
+        yield logger
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = propagate
 
 
 def release_log_file(name: str = "insloc", rank: int = 0) -> None:

@@ -19,6 +19,7 @@ from .build import (
 )
 from .catalog import (
     UnknownDatasetError,
+    check_dataset_names,
     dataset_root,
     get_detection_dataset,
     is_dataset_name,
@@ -48,6 +49,7 @@ __all__ = [
     "build_detection_test_loader",
     "build_detection_train_dataset",
     "build_detection_train_loader",
+    "check_dataset_names",
     "check_test_set",
     "dataset_root",
     "get_detection_dataset",

@@ -1,6 +1,6 @@
 """The bad-input rule for boxes, shared by every dataset loader, and the counts it logs.
 
-Rule (the README's "Detection data" section states it to users):
+Rule (docs/data.md, "Detection data", states it to users):
 
 - a box with x2 <= x1 or y2 <= y1 as given by the file is *degenerate*: dropped and counted;
 - a box reaching outside the image is clipped to [0, width] x [0, height]; one left empty by the

@@ -17,6 +17,7 @@ DATASETS.IMAGE_ROOT, or the json's folder when that is empty) or ``path/to/x.jso
 import os
 from functools import partial
 
+from ...config.registry import register_config_check
 from .coco import load_coco_json
 from .synthetic import TEST_SEED_OFFSET, load_synthetic
 from .voc import VOC_LAYOUT, load_voc_instances
@@ -93,6 +94,22 @@ def parse_json_name(name: str, default_image_root: str = ""):
 def is_dataset_name(name: str) -> bool:
     """Whether ``name`` is registered or a json path (no file system access)."""
     return name in _LOADERS or parse_json_name(name) is not None
+
+
+@register_config_check
+def check_dataset_names(cfg, fail) -> None:
+    """DATASETS.TRAIN and DATASETS.TEST hold registered names or json paths (no file system
+    access): a typo is one line naming the key when the config loads. A dense config's
+    DATASETS.TEST is a matching benchmark, checked by dense_match."""
+    dense = cfg.MODEL.META_ARCHITECTURE == "Dense"
+    for key in ("DATASETS.TRAIN",) if dense else ("DATASETS.TRAIN", "DATASETS.TEST"):
+        for name in cfg.DATASETS[key.split(".")[1]]:
+            if not isinstance(name, str) or not is_dataset_name(name):
+                fail(
+                    key,
+                    f"dataset names (see docs/data.md 'Detection data') or COCO json paths "
+                    f"'x.json[:image_root]'; {name!r} is neither",
+                )
 
 
 def get_detection_dataset(name: str, cfg):

@@ -11,15 +11,15 @@ import torch
 from torch import nn
 from torchvision.ops import clip_boxes_to_image
 
-from ..backbone import ResNetFPN, build_resnet, freeze_stages
-from ..build import META_ARCH_REGISTRY
+from ...config.checks import get_key
+from ...config.registry import register_method
+from ..backbone import build_backbone, freeze_stages
 from ..norm import defer_sync_bn
 from .mask_ops import paste_masks_in_image
 from .roi_heads import Res5ROIHeads, StandardROIHeads
 from .rpn import RPN
 
 
-@META_ARCH_REGISTRY.register()
 class GeneralizedRCNN(nn.Module):
     """Backbone -> RPN -> RoI heads, with detectron2's pre- and post-processing.
 
@@ -62,32 +62,19 @@ class GeneralizedRCNN(nn.Module):
 
     @classmethod
     def from_config(cls, cfg) -> "GeneralizedRCNN":
-        """R-C4 (``resnet_c4`` + ``Res5ROIHeads``) or R-FPN (``resnet_fpn`` with P6 +
-        ``StandardROIHeads``), frozen up to ``MODEL.BACKBONE.FREEZE_AT``."""
-        r = cfg.MODEL.RESNETS
-        name = cfg.MODEL.BACKBONE.NAME
-        if name == "resnet_c4":
-            backbone = build_resnet(r.DEPTH, r.WIDTH, r.NORM, num_stages=3)
-            freeze_stages(backbone, cfg.MODEL.BACKBONE.FREEZE_AT)
-            roi_heads = Res5ROIHeads.from_config(cfg, backbone)
-            size_divisibility = 0
-        elif name == "resnet_fpn":
-            trunk = build_resnet(r.DEPTH, r.WIDTH, r.NORM, num_stages=4)
-            backbone = ResNetFPN(trunk, cfg.MODEL.FPN.OUT_CHANNELS, cfg.MODEL.FPN.NORM, p6=True)
-            freeze_stages(backbone.body, cfg.MODEL.BACKBONE.FREEZE_AT)
-            roi_heads = StandardROIHeads.from_config(cfg, backbone)
-            size_divisibility = backbone.size_divisibility
-        else:
-            raise ValueError(
-                f"MODEL.BACKBONE.NAME {name!r}: the detector needs 'resnet_c4' or 'resnet_fpn'"
-            )
+        """The registered backbone of ``MODEL.BACKBONE.NAME`` (R-C4: ``resnet_c4``; R-FPN:
+        ``resnet_fpn`` with P6), frozen up to ``MODEL.BACKBONE.FREEZE_AT``, and the RoI heads of
+        ``MODEL.ROI_HEADS.NAME`` (``Res5ROIHeads``, ``StandardROIHeads``)."""
+        backbone = build_backbone(cfg)
+        freeze_stages(getattr(backbone, "body", backbone), cfg.MODEL.BACKBONE.FREEZE_AT)
+        roi_heads = ROI_HEADS[cfg.MODEL.ROI_HEADS.NAME].from_config(cfg, backbone)
         return cls(
             backbone=backbone,
             rpn=RPN.from_config(cfg, backbone),
             roi_heads=roi_heads,
             pixel_mean=tuple(cfg.MODEL.PIXEL_MEAN),
             pixel_std=tuple(cfg.MODEL.PIXEL_STD),
-            size_divisibility=size_divisibility,
+            size_divisibility=getattr(backbone, "size_divisibility", 0),
             channels_last=cfg.MODEL.CHANNELS_LAST,
         )
 
@@ -155,6 +142,9 @@ class GeneralizedRCNN(nn.Module):
         ]
 
 
+ROI_HEADS = {heads.__name__: heads for heads in (Res5ROIHeads, StandardROIHeads)}
+
+
 def detector_postprocess(
     detections: Dict[str, torch.Tensor],
     input_size: Tuple[int, int],
@@ -186,3 +176,84 @@ def detector_postprocess(
             detections["mask_probs"][keep], out["boxes"], (height, width), mask_threshold
         )
     return out
+
+
+# Detectors: the RoI heads each backbone takes, and the maps each backbone outputs.
+_DETECTOR_HEADS = {"resnet_c4": "Res5ROIHeads", "resnet_fpn": "StandardROIHeads"}
+_DETECTOR_MAPS = {"resnet_c4": ("res4",), "resnet_fpn": ("p2", "p3", "p4", "p5", "p6")}
+
+
+def validate(cfg, fail) -> None:
+    """Cross-checks of a GeneralizedRCNN config (backbone, heads, maps, anchors, thresholds)."""
+    backbone = cfg.MODEL.BACKBONE.NAME
+    if cfg.MODEL.ROI_HEADS.NAME != _DETECTOR_HEADS[backbone]:
+        fail("MODEL.ROI_HEADS.NAME", f"{_DETECTOR_HEADS[backbone]!r} with backbone {backbone!r}")
+    maps = _DETECTOR_MAPS[backbone]
+    for key in ("MODEL.RPN.IN_FEATURES", "MODEL.ROI_HEADS.IN_FEATURES"):
+        features = list(get_key(cfg, key))
+        if (
+            not features
+            or any(f not in maps for f in features)
+            or len(set(features)) != len(features)
+        ):
+            fail(key, f"distinct names among {maps} for backbone {backbone!r}")
+    if "p6" in cfg.MODEL.ROI_HEADS.IN_FEATURES:
+        fail("MODEL.ROI_HEADS.IN_FEATURES", "maps among p2-p5 (P6 only feeds the RPN)")
+    if backbone == "resnet_fpn":
+        order = [maps.index(f) for f in cfg.MODEL.ROI_HEADS.IN_FEATURES]
+        if order != list(range(order[0], order[0] + len(order))):
+            fail("MODEL.ROI_HEADS.IN_FEATURES", "consecutive levels, finest first (e.g. p2-p5)")
+    num_levels = len(cfg.MODEL.RPN.IN_FEATURES)
+    for key in ("MODEL.ANCHOR_GENERATOR.SIZES", "MODEL.ANCHOR_GENERATOR.ASPECT_RATIOS"):
+        value = get_key(cfg, key)
+        if len(value) not in (1, num_levels) or any(not v or min(v) <= 0 for v in value):
+            fail(key, f"one list of positive values, or one per RPN level ({num_levels})")
+    a = cfg.MODEL.ANCHOR_GENERATOR
+    sizes = list(a.SIZES) * (num_levels // len(a.SIZES))
+    ratios = list(a.ASPECT_RATIOS) * (num_levels // len(a.ASPECT_RATIOS))
+    if len({len(s) * len(r) for s, r in zip(sizes, ratios)}) != 1:
+        fail("MODEL.ANCHOR_GENERATOR.SIZES", "as many anchors on every level (the head is shared)")
+    if not 0.0 <= a.OFFSET < 1.0:
+        fail("MODEL.ANCHOR_GENERATOR.OFFSET", "a value in [0, 1)")
+    low_high = list(cfg.MODEL.RPN.IOU_THRESHOLDS)
+    if len(low_high) != 2 or not 0.0 <= low_high[0] <= low_high[1] <= 1.0:
+        fail("MODEL.RPN.IOU_THRESHOLDS", "[low, high] with 0 <= low <= high <= 1")
+    iou = list(cfg.MODEL.ROI_HEADS.IOU_THRESHOLDS)
+    if len(iou) != 1 or not 0.0 <= iou[0] <= 1.0:
+        fail("MODEL.ROI_HEADS.IOU_THRESHOLDS", "one threshold in [0, 1]")
+    for key in ("MODEL.RPN.BBOX_REG_WEIGHTS", "MODEL.ROI_BOX_HEAD.BBOX_REG_WEIGHTS"):
+        if len(get_key(cfg, key)) != 4 or min(get_key(cfg, key)) <= 0:
+            fail(key, "four positive weights (wx, wy, ww, wh)")
+    if cfg.MODEL.ROI_BOX_HEAD.EXTRA_NORM and cfg.MODEL.ROI_BOX_HEAD.NORM == "":
+        fail("MODEL.ROI_BOX_HEAD.EXTRA_NORM", "False when MODEL.ROI_BOX_HEAD.NORM is ''")
+    if backbone == "resnet_fpn" and cfg.MODEL.ROI_BOX_HEAD.NUM_FC < 1:
+        fail("MODEL.ROI_BOX_HEAD.NUM_FC", ">= 1 for the FPN box head")
+    if cfg.MODEL.ROI_HEADS.RES5_EXTRA_NORM and backbone != "resnet_c4":
+        fail("MODEL.ROI_HEADS.RES5_EXTRA_NORM", "False unless MODEL.BACKBONE.NAME is 'resnet_c4'")
+    norms = (
+        "MODEL.RESNETS.NORM",
+        "MODEL.FPN.NORM",
+        "MODEL.ROI_BOX_HEAD.NORM",
+        "MODEL.ROI_MASK_HEAD.NORM",
+    )
+    for key in norms:
+        if get_key(cfg, key) == "GN" and key != "MODEL.RESNETS.NORM":
+            dims = {
+                "MODEL.FPN.NORM": "MODEL.FPN.OUT_CHANNELS",
+                "MODEL.ROI_BOX_HEAD.NORM": "MODEL.ROI_BOX_HEAD.CONV_DIM",
+                "MODEL.ROI_MASK_HEAD.NORM": "MODEL.ROI_MASK_HEAD.CONV_DIM",
+            }
+            if get_key(cfg, dims[key]) % 32:
+                fail(dims[key], f"a multiple of 32 with {key} 'GN'")
+    if cfg.MODEL.RESNETS.NORM == "GN" and cfg.MODEL.RESNETS.WIDTH % 32:
+        fail("MODEL.RESNETS.WIDTH", "a multiple of 32 with MODEL.RESNETS.NORM 'GN'")
+
+
+register_method(
+    "GeneralizedRCNN",
+    task="detection",
+    model=GeneralizedRCNN,
+    validate=validate,
+    arch_keys=("MODEL.MASK_ON", "MODEL.ROI_HEADS.NUM_CLASSES"),
+    backbones=tuple(_DETECTOR_HEADS),
+)

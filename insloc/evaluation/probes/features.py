@@ -1,10 +1,12 @@
 """Frozen features for linear probes, from any checkpoint insloc can read.
 
-``load_trunk`` turns a file into a trunk with named taps (``features(x, taps)``):
+``load_trunk`` turns a file (read by :mod:`insloc.transfer.weight_file`) into a trunk with named
+taps (``features(x, taps)``):
 
 - a checkpoint of a classic pretext method: its ``backbone.*`` built from the saved config;
-- a MoCo or InsLoc checkpoint: the query encoder's ResNet (through the torchvision converter);
-- a torchvision ResNet-18/34/50 state dict (``fc.*`` ignored): depth and width read from shapes.
+- a MoCo or InsLoc checkpoint: the query encoder's ResNet, built as its saved config says;
+- a ResNet-18/34/50 trunk in torchvision's names (torchvision's files, MoCo's and InsLoc's official
+  checkpoints; ``fc.*`` ignored): depth and width read from shapes.
 
 ``extract_features`` pools each requested map globally (or to a small grid) and flattens it.
 """
@@ -18,13 +20,12 @@ import torch
 import torch.nn.functional as F
 from fvcore.common.config import CfgNode
 
-from ..config import get_cfg
-from ..config.config import PRETEXT_METHODS
-from ..data.copy_paste import resize
-from ..data.image_io import BadImageError, UnreadableDataError
-from ..engine.checkpoint import check_checkpoint_task, load_checkpoint
-from ..modeling.backbone import build_backbone, build_resnet
-from ..transfer.torchvision import convert_to_torchvision, detect_arch
+from ...config import get_cfg
+from ...config.registry import task_of
+from ...data.copy_paste import resize
+from ...data.image_io import BadImageError, UnreadableDataError
+from ...modeling.backbone import build_backbone, build_resnet
+from ...transfer.weight_file import read_weight_file
 
 __all__ = ["Trunk", "extract_features", "load_trunk", "random_trunk", "preprocess_image"]
 
@@ -54,12 +55,18 @@ class Trunk:
         return self.module.tap_names
 
 
-def _saved_config(ckpt: dict, path: str) -> CfgNode:
+# What a linear probe reads a trunk from (WeightFile.task)
+TRUNK_SOURCES = ("pretraining", "pretext", "trunk")
+
+
+def _saved_config(weights) -> CfgNode:
     cfg = get_cfg()
     try:
-        cfg.merge_from_other_cfg(CfgNode.load_cfg(ckpt["config"]))
+        cfg.merge_from_other_cfg(CfgNode.load_cfg(weights.config))
     except Exception as e:  # an old or foreign config: name the file
-        raise ValueError(f"checkpoint {path}: its saved config does not load ({e})") from None
+        raise ValueError(
+            f"checkpoint {weights.path}: its saved config does not load ({e})"
+        ) from None
     return cfg
 
 
@@ -75,44 +82,38 @@ def _load_strict(module, state: dict, path: str, what: str) -> None:
 
 def load_trunk(path: str) -> Trunk:
     """The trunk stored in ``path`` (see the module docstring); one-line errors name the file."""
-    ckpt = load_checkpoint(path)
-    check_checkpoint_task(
-        ckpt,
-        f"checkpoint {path}",
-        ("pretraining", "pretext", "state dict", "unknown"),
-        "for linear evaluation, a pretraining checkpoint (InsLoc, MoCo or a pretext task) or a "
-        "torchvision ResNet state dict",
+    weights = read_weight_file(path).require(
+        TRUNK_SOURCES,
+        "a pretraining checkpoint (InsLoc, MoCo or a pretext task) or a ResNet trunk "
+        "(torchvision's, or MoCo's or InsLoc's official checkpoint) for linear evaluation",
     )
-    if isinstance(ckpt, dict) and isinstance(ckpt.get("model"), dict) and "config" in ckpt:
-        cfg = _saved_config(ckpt, path)
-        arch = cfg.MODEL.META_ARCHITECTURE
-        mean, std = cfg.MODEL.PIXEL_MEAN, cfg.MODEL.PIXEL_STD
-        if arch in PRETEXT_METHODS:
-            module = build_backbone(cfg)
-            prefix = "backbone."
-            state = {k[len(prefix) :]: v for k, v in ckpt["model"].items() if k.startswith(prefix)}
-            what = f"a {arch} trunk {cfg.MODEL.BACKBONE.NAME!r} of its config"
-            _load_with_shapes(module, state, path, what)
-            return Trunk(module, mean, std, f"{arch} {cfg.MODEL.BACKBONE.NAME} ({path})")
-        tv = convert_to_torchvision(ckpt["model"], detect_arch(ckpt["model"]))
-        state = {
-            k[len("backbone.body.") :] if k.startswith("backbone.body.") else k: v
-            for k, v in tv.items()
-        }
-        state = {k: v for k, v in state.items() if not k.startswith(("backbone.", "roi_heads."))}
-        r = cfg.MODEL.RESNETS
+    logger.info(f"weights from {path} ({weights.kind})")
+    if weights.task == "pretext":  # any registered trunk, built as the saved config says
+        cfg = _saved_config(weights)
+        arch, name = cfg.MODEL.META_ARCHITECTURE, cfg.MODEL.BACKBONE.NAME
+        module = build_backbone(cfg)
+        prefix = "backbone."
+        state = {k[len(prefix) :]: v for k, v in weights.tensors.items() if k.startswith(prefix)}
+        _load_with_shapes(module, state, path, f"a {arch} trunk {name!r} of its config")
+        return Trunk(module, cfg.MODEL.PIXEL_MEAN, cfg.MODEL.PIXEL_STD, f"{arch} {name} ({path})")
+    state = weights.resnet_trunk()
+    if weights.config:  # an insloc pretraining: the trunk and normalisation of its config
+        cfg = _saved_config(weights)
+        r, arch = cfg.MODEL.RESNETS, cfg.MODEL.META_ARCHITECTURE
         module = build_resnet(r.DEPTH, r.WIDTH, r.NORM)
         _load_with_shapes(module, state, path, f"a ResNet-{r.DEPTH} of width {r.WIDTH}")
-        return Trunk(module, mean, std, f"{arch} ResNet-{r.DEPTH} ({path})")
-    if isinstance(ckpt, dict) and "state_dict" in ckpt and isinstance(ckpt["state_dict"], dict):
-        ckpt = ckpt["state_dict"]
-    if not isinstance(ckpt, dict) or "conv1.weight" not in ckpt:
-        raise ValueError(
-            f"checkpoint {path} is neither an insloc pretraining checkpoint nor a torchvision "
-            "ResNet "
-            "state dict (no 'model'/'config', no conv1.weight)"
+        return Trunk(
+            module, cfg.MODEL.PIXEL_MEAN, cfg.MODEL.PIXEL_STD, f"{arch} ResNet-{r.DEPTH} ({path})"
         )
-    state = {k: v for k, v in ckpt.items() if not k.startswith("fc.")}
+    depth, width = _resnet_shape(state, path)
+    module = build_resnet(depth, width, "BN")
+    name = weights.kind.replace(" (ResNet)", "")
+    _load_with_shapes(module, state, path, f"a {name} ResNet-{depth} of width {width}")
+    return Trunk(module, IMAGENET_MEAN, IMAGENET_STD, f"{name} ResNet-{depth} ({path})")
+
+
+def _resnet_shape(state: dict, path: str) -> tuple:
+    """(depth, width) of a ResNet trunk in torchvision's names, read from its names and shapes."""
     blocks = []
     for i in range(1, 5):
         ids = {int(m[1]) for k in state for m in [re.match(rf"layer{i}\.(\d+)\.", k)] if m}
@@ -124,10 +125,7 @@ def load_trunk(path: str) -> Trunk:
             f"checkpoint {path}: a torchvision ResNet with {tuple(blocks)} blocks per stage "
             f"({'bottleneck' if bottleneck else 'basic'}); only ResNet-18, 34 and 50 are supported"
         )
-    width = int(state["conv1.weight"].shape[0])
-    module = build_resnet(depth, width, "BN")
-    _load_with_shapes(module, state, path, f"a torchvision ResNet-{depth} of width {width}")
-    return Trunk(module, IMAGENET_MEAN, IMAGENET_STD, f"torchvision ResNet-{depth} ({path})")
+    return depth, int(state["conv1.weight"].shape[0])
 
 
 def _load_with_shapes(module, state: dict, path: str, what: str) -> None:
@@ -144,7 +142,7 @@ def _load_with_shapes(module, state: dict, path: str, what: str) -> None:
 def random_trunk(cfg, seed: int = 0) -> Trunk:
     """The randomly initialised trunk of ``cfg`` (the baseline every probe is compared with)."""
     torch.manual_seed(seed)
-    if cfg.MODEL.META_ARCHITECTURE in PRETEXT_METHODS:
+    if task_of(cfg.MODEL.META_ARCHITECTURE) == "pretext":
         module = build_backbone(cfg)
     else:
         r = cfg.MODEL.RESNETS
@@ -196,7 +194,7 @@ def extract_features(
     Returns:
         {layer: N' x (C_layer * grid * grid) float32}, N' the images read, in dataset order.
     """
-    from ..modeling.backbone.taps import check_taps
+    from ...modeling.backbone.taps import check_taps
 
     check_taps(layers, trunk.tap_names, trunk.description)
     module = trunk.module.to(device)

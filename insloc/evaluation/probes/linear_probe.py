@@ -266,7 +266,7 @@ def evaluate_layers(
     """Extract frozen features of both sets at every layer and fit one probe per layer.
 
     Args:
-        trunk: a :class:`~insloc.evaluation.features.Trunk`.
+        trunk: a :class:`~insloc.evaluation.probes.features.Trunk`.
         train_set, test_set: ``LabelledImages``.
         layers: tap names ("pre-logits", "block3", ...).
         grid, resize_to, crop, batch_size, device: see ``extract_features``.

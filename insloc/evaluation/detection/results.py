@@ -9,7 +9,7 @@ import logging
 import math
 import os
 
-from insloc.engine.checkpoint import atomic_write_text
+from insloc.utils.file_io import atomic_write_text
 
 logger = logging.getLogger("insloc.evaluation")
 

@@ -7,7 +7,7 @@ order; accuracies are fractions, printed in percent.
 import json
 import os
 
-from ..engine.checkpoint import atomic_write_text
+from insloc.utils.file_io import atomic_write_text
 
 __all__ = ["format_table", "plot_accuracy_by_layer", "save_json"]
 

@@ -16,7 +16,7 @@ import os
 import numpy as np
 import pycocotools.mask as mask_util
 
-from insloc.engine.checkpoint import atomic_write_text
+from insloc.utils.file_io import atomic_write_text
 
 logger = logging.getLogger("insloc.evaluation")
 

@@ -12,8 +12,8 @@ import time
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from insloc.engine.trainer import to_device
 from insloc.utils import comm
+from insloc.utils.device import to_device
 
 from .coco_format import prediction_from_output
 
