@@ -329,8 +329,8 @@ def test_twenty_sgd_steps_match_detectron2(pair):
     detectron2's, then set to them, while each optimizer keeps its own momentum. Free-running,
     the two would part within 3 steps whatever the solvers: at this random initialisation a
     perturbation of the weights by 1e-8 changes gradients by ~2% (proposals crossing IoU, level
-    and RoIAlign sampling boundaries; README, "Training equal to detectron2's"), and insloc
-    against itself parts as fast. The comparison after each step (update included) is what
+    and RoIAlign sampling boundaries; docs/transfer.md, "Training equal to detectron2's"), and
+    insloc against itself parts as fast. The comparison after each step (update included) is what
     tells two solvers apart. Weight decay moves a weight by lr x 1e-4 x w per step, below any
     tolerance here: each parameter's group (lr, decay, momentum) is compared exactly instead.
     """
