@@ -6,7 +6,10 @@ runs the user's own tools in a subprocess (``tools/pretrain_net.py``, ``tools/tr
 fine-tuned detector, ``MODEL.WEIGHTS`` included. Steps run ``jobs`` at a time, each with
 ``cores // jobs`` math threads: on a few shared cores, one thread per process avoids the spinning
 of oversubscribed thread pools, and two single-threaded runs go faster together than one after the
-other.
+other. With one thread per run, each run also loads its data in its own process
+(``DATALOADER.NUM_WORKERS 0``): every loader worker is a fresh interpreter that imports torch, and
+on cores that the runs already fill, workers add only their start-up (samples are drawn from
+per-index generators, so the figures do not depend on the number of workers).
 
 A run whose folder already holds ``model_final.pth`` is reused, one with checkpoints but no final
 one is resumed: a study killed half way, or run again with more seeds, redoes nothing.
@@ -74,7 +77,9 @@ def train_or_reuse(tool: str, config: str, out: str, opts: Sequence[str], thread
         "command": the command line}.
     """
     final = os.path.join(out, "model_final.pth")
-    args = [os.path.join("tools", tool), "--config-file", config, "OUTPUT_DIR", out, *opts]
+    in_process = ["DATALOADER.NUM_WORKERS", "0"] if threads == 1 else []
+    args = [os.path.join("tools", tool), "--config-file", config, "OUTPUT_DIR", out]
+    args += [*in_process, *opts]
     command = "python " + " ".join(args)
     if os.path.isfile(final):
         return {"path": final, "seconds": 0.0, "reused": True, "command": command}
