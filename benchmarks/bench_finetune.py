@@ -10,13 +10,17 @@ a square ``--size``, their real boxes) with the same RoI batch (512 per image) o
   - torchvision's stock ``fasterrcnn_resnet50_fpn_v2`` (random init, trainable BN; its own
     defaults otherwise: two-conv RPN head, 2000 proposals per image after NMS),
   - our R50-C4 Faster R-CNN (MoCo's C4 protocol, BN instead of SyncBN in one process),
-  - detectron2's R50-FPN with the same settings, where detectron2 is importable
-    (``detectron2_r50_fpn``; it is not on PyPI).
+  - detectron2's R50-FPN and R50-C4 with the same settings, where detectron2 is importable
+    (``detectron2_model``; it is not on PyPI).
 Also images/s of the detection training loader (decode, resize to the COCO recipe's 640-800 short
 side, flip, polygons) on coco128's JPEGs and on synthetic scenes, with ``--workers`` workers.
-Step times are medians of steps the models take in turns after one warm-up step each; peak memory
-is measured in a fresh process per model (CUDA: max allocated; CPU: peak resident set). Nothing
-here is asserted; the figures and ratios are for docs/benchmarks.md.
+Step times: the models take turns step by step, ``--rounds`` rounds of one warm-up step and
+``--steps`` measured steps each; printed are the median over rounds of each round's median and the
+spread of the rounds, and each ratio is the median of the rounds' ratios. Peak memory is measured
+in a fresh process per model (CUDA: max allocated; CPU: peak resident set). ``--profile`` prints
+instead an op-level table (torch.profiler, self CPU time of one step) of ours against
+detectron2's model of the same kind. Nothing here is asserted; the figures are for
+docs/benchmarks.md.
 """
 
 import argparse
@@ -126,19 +130,22 @@ def torchvision_v2(size: int):
     return model, inputs
 
 
-def detectron2_r50_fpn(device: str):
-    """detectron2's R50-FPN Faster R-CNN with the settings of ``ours("fpn")``: the protocol config
-    (``configs/detectron2/Base-RCNN-FPN-BN.yaml``: BN in one process, freeze-at 0, 2000/1000 RPN
-    train top-k, 512 RoIs per image) with a plain 4conv1fc head (no extra norm) and no masks."""
+def detectron2_model(arch: str, device: str):
+    """detectron2's R50-FPN or R50-C4 Faster R-CNN with the settings of ``ours(arch)``: the
+    protocol config (``configs/detectron2/Base-RCNN-{FPN,C4}-BN.yaml``: BN in one process,
+    freeze-at 0, 512 RoIs per image; FPN: 2000/1000 RPN train top-k and a plain 4conv1fc head (no
+    extra norm); C4: res5 head with its extra norm), no masks."""
     from detectron2.modeling import build_model
     from detectron2.structures import Boxes, Instances
     from detectron2.utils.events import EventStorage
 
     from insloc.transfer.detectron2 import setup_cfg
 
-    opts = ["MODEL.MASK_ON", False, "MODEL.ROI_BOX_HEAD.NAME", "FastRCNNConvFCHead"]
-    opts += ["MODEL.ROI_HEADS.NUM_CLASSES", 80, "MODEL.DEVICE", device]
-    cfg = setup_cfg(os.path.join(ROOT, "configs", "detectron2", "Base-RCNN-FPN-BN.yaml"), opts)
+    opts = ["MODEL.MASK_ON", False, "MODEL.ROI_HEADS.NUM_CLASSES", 80, "MODEL.DEVICE", device]
+    if arch == "fpn":
+        opts += ["MODEL.ROI_BOX_HEAD.NAME", "FastRCNNConvFCHead"]
+    config = {"fpn": "Base-RCNN-FPN-BN.yaml", "c4": "Base-RCNN-C4-BN.yaml"}[arch]
+    cfg = setup_cfg(os.path.join(ROOT, "configs", "detectron2", config), opts)
 
     class InStorage(torch.nn.Module):
         """detectron2's losses log statistics to the event storage its trainer opens."""
@@ -189,8 +196,8 @@ def build(name, samples, size, device):
     dev = torch.device(device)
     if name == "torchvision R50-FPN v2":
         model, inputs = torchvision_v2(size)
-    elif name == "detectron2 R50-FPN":
-        model, inputs = detectron2_r50_fpn(device)
+    elif name.startswith("detectron2"):
+        model, inputs = detectron2_model("fpn" if "FPN" in name else "c4", device)
     else:
         model, inputs = ours("fpn" if "FPN" in name else "c4")
     model = model.to(dev).train()
@@ -227,21 +234,64 @@ def peak_memory(name, samples, size, device, result_queue) -> None:
         result_queue.put(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 
-def step_times(names, samples, size, steps, device):
-    """Median (wall, CPU) seconds per train step of each model. The models take turns step by
+def step_times(names, samples, size, steps, device, rounds=3):
+    """(wall, CPU) seconds of every measured train step, per model and round: ``rounds`` rounds of
+    one unmeasured step per model then ``steps`` measured ones. The models take turns step by
     step, so a machine whose load changes during the run (shared CPUs) slows them alike; the CPU
     time of the process is less sensitive to other processes than the wall time."""
     runs = {name: build(name, samples, size, device)[0] for name in names}
-    for step in runs.values():  # warm-up
-        step()
     times = {name: [] for name in names}
-    for _ in range(steps):
-        for name, step in runs.items():
-            times[name].append(step())
-    return {name: tuple(np.median(np.array(t), axis=0).tolist()) for name, t in times.items()}
+    for _ in range(rounds):
+        for step in runs.values():  # warm-up (allocator, first-call dispatch)
+            step()
+        measured = {name: [] for name in names}
+        for _ in range(steps):
+            for name, step in runs.items():
+                measured[name].append(step())
+        for name in names:
+            times[name].append(measured[name])
+    return times
 
 
-MODELS = ("ours R50-FPN", "torchvision R50-FPN v2", "ours R50-C4", "detectron2 R50-FPN")
+def profile_steps(names, samples, size, device, top: int = 14) -> None:
+    """torch.profiler over one train step of each model (after a warm-up step); prints the ops
+    whose self CPU time differs most between ours and detectron2's model of the same kind."""
+    from torch.profiler import ProfilerActivity, profile
+
+    tables = {}
+    for name in names:
+        step, _ = build(name, samples, size, device)
+        step()
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            step()
+        tables[name] = {e.key: (e.self_cpu_time_total / 1000, e.count) for e in prof.key_averages()}
+        total = sum(v[0] for v in tables[name].values())
+        print(f"  {name}: {total:.0f} ms self CPU time in {len(tables[name])} ops")
+    for arch in ("R50-FPN", "R50-C4"):
+        a, b = f"ours {arch}", f"detectron2 {arch}"
+        if a not in tables or b not in tables:
+            continue
+        ops = set(tables[a]) | set(tables[b])
+        rows = sorted(
+            ops, key=lambda o: -abs(tables[a].get(o, (0, 0))[0] - tables[b].get(o, (0, 0))[0])
+        )
+        total_a = sum(v[0] for v in tables[a].values())
+        total_b = sum(v[0] for v in tables[b].values())
+        print(f"\n| op ({arch}, self CPU ms, calls) | ours | detectron2 | ours - detectron2 |")
+        print("|---|---|---|---|")
+        for op in rows[:top]:
+            (ta, na), (tb, nb) = tables[a].get(op, (0, 0)), tables[b].get(op, (0, 0))
+            print(f"| `{op}` | {ta:.1f} ({na}) | {tb:.1f} ({nb}) | {ta - tb:+.1f} |")
+        print(f"| total | {total_a:.0f} | {total_b:.0f} | {total_a - total_b:+.0f} |")
+
+
+MODELS = (
+    "ours R50-FPN",
+    "torchvision R50-FPN v2",
+    "ours R50-C4",
+    "detectron2 R50-FPN",
+    "detectron2 R50-C4",
+)
 
 
 def pipeline_rates(coco: str, workers: int, batches: int) -> dict:
@@ -283,12 +333,14 @@ def main():
     parser.add_argument("--coco", default=os.path.join(ROOT, "..", "shared", "data", "coco128"))
     parser.add_argument("--images", type=int, default=2, help="images per step")
     parser.add_argument("--size", type=int, default=512, help="square image side")
-    parser.add_argument("--steps", type=int, default=3, help="train steps measured (after 1)")
+    parser.add_argument("--steps", type=int, default=5, help="train steps measured per round")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds (warm-up step + steps)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
     parser.add_argument("--workers", type=int, default=2, help="data workers (pipeline part)")
     parser.add_argument("--batches", type=int, default=40, help="batches of 8 timed (pipeline)")
     parser.add_argument("--skip-pipeline", action="store_true", help="train steps only")
+    parser.add_argument("--profile", action="store_true", help="op-level table (torch.profiler)")
     args = parser.parse_args()
     if not args.skip_pipeline:
         print(f"detection data pipeline, {args.workers} workers, batches of 8, COCO recipe sizes:")
@@ -296,14 +348,20 @@ def main():
             os.path.abspath(args.coco), args.workers, args.batches
         ).items():
             print(f"  {name:<26} {rate:7.1f} images/s")
-    if "detectron2 R50-FPN" in args.models and not detectron2_available():
-        print("detectron2 R50-FPN: n/a (detectron2 is not importable; it is not on PyPI)")
-        args.models.remove("detectron2 R50-FPN")
+    if not detectron2_available():
+        missing = [m for m in args.models if m.startswith("detectron2")]
+        for name in missing:
+            print(f"{name}: n/a (detectron2 is not importable; it is not on PyPI)")
+            args.models.remove(name)
     samples = load_images(os.path.abspath(args.coco), args.images, args.size)
     print(
         f"{len(samples)} COCO images {args.size}x{args.size} ({args.coco}), device {args.device}, "
-        f"torch {torch.__version__}, threads {torch.get_num_threads()}, 512 RoIs per image"
+        f"torch {torch.__version__}, threads {torch.get_num_threads()}, 512 RoIs per image, "
+        f"load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}"
     )
+    if args.profile:
+        profile_steps(args.models, samples, args.size, args.device)
+        return
     ctx = mp.get_context("spawn")
     memory = {}
     for name in args.models:  # a fresh process per model, so each peak is its own
@@ -312,22 +370,36 @@ def main():
         p.start()
         memory[name] = q.get()
         p.join()
-    seconds = step_times(args.models, samples, args.size, args.steps, args.device)
-    results = {name: (seconds[name], memory[name]) for name in args.models}
-    for name, ((sec, cpu), peak) in results.items():
+    times = step_times(args.models, samples, args.size, args.steps, args.device, args.rounds)
+    print(
+        f"{args.rounds} rounds of 1 warm-up + {args.steps} measured steps per model, interleaved:"
+    )
+    medians = {}  # name -> per-round (wall, CPU) medians
+    for name in args.models:
+        medians[name] = np.array([np.median(np.array(r), axis=0) for r in times[name]])
+        (sec, cpu), (lo, hi) = np.median(medians[name], axis=0), _spread(medians[name][:, 1])
         print(
-            f"  {name:<24} {sec * 1000:9.1f} ms/step ({cpu * 1000:9.1f} ms CPU)   "
-            f"peak memory {peak:8.0f} MB"
+            f"  {name:<24} {sec * 1000:9.1f} ms/step ({cpu * 1000:9.1f} ms CPU, rounds "
+            f"{lo * 1000:.0f}-{hi * 1000:.0f})   peak memory {memory[name]:8.0f} MB"
         )
-    if "ours R50-FPN" in results:
-        for other in ("torchvision R50-FPN v2", "detectron2 R50-FPN"):
-            if other in results:
-                (t_ours, c_ours), m_ours = results["ours R50-FPN"]
-                (t_other, c_other), m_other = results[other]
-                print(
-                    f"  ours R50-FPN / {other}: time {t_ours / t_other:.2f}x (CPU time "
-                    f"{c_ours / c_other:.2f}x), memory {m_ours / m_other:.2f}x  (goal <= 1.05x)"
-                )
+    for ours_name, other in (
+        ("ours R50-FPN", "torchvision R50-FPN v2"),
+        ("ours R50-FPN", "detectron2 R50-FPN"),
+        ("ours R50-C4", "detectron2 R50-C4"),
+    ):
+        if ours_name in medians and other in medians:
+            ratio = medians[ours_name] / medians[other]  # rounds x (wall, CPU)
+            (wall, cpu), (lo, hi) = np.median(ratio, axis=0), _spread(ratio[:, 1])
+            print(
+                f"  {ours_name} / {other}: time {wall:.2f}x, CPU time {cpu:.2f}x (rounds "
+                f"{lo:.2f}-{hi:.2f}), memory {memory[ours_name] / memory[other]:.2f}x  "
+                f"(goal CPU <= 1.0x, memory <= 1.05x)"
+            )
+    print(f"load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+
+
+def _spread(values) -> tuple:
+    return float(np.min(values)), float(np.max(values))
 
 
 if __name__ == "__main__":

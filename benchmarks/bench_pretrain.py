@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """Pretraining throughput, side by side in one run: data pipelines, train steps, peak memory.
 
-    python benchmarks/bench_pretrain.py [--images DIR] [--workers 2] [--batch 32] [--step-batch 8]
+    python benchmarks/bench_pretrain.py [--images DIR] [--workers 2] [--batch 16] [--step-batch 8]
+    python benchmarks/bench_pretrain.py --profile [--images DIR]   # per-stage table only
 
 1. images/s of the InsLoc pipeline (copy-paste on a 256 canvas + anchor box augmentation), with
    the official backgrounds (two more images decoded per sample) and with backgrounds taken from
@@ -10,13 +11,19 @@
 2. Train-step time (forward, backward, SGD) of InsLoc R50-C4, InsLoc R50-FPN and MoCo v2 R50 with
    the official recipes (full ResNet-50, queues of 65536) on batches of the same size, and their
    peak memory (CUDA: max allocated; CPU: peak resident set of a fresh process per model).
+3. With ``--profile``: where one sample's time goes, stage by stage (decode of the foreground and
+   of each background, resizes, crop/paste, anchor IoU/NMS, colour jitter, grayscale, blur, flip,
+   to-tensor), in one process with both datasets interleaved sample by sample.
 Nothing here is asserted: the figures and ratios are for docs/benchmarks.md and the release notes.
 """
 
 import argparse
+import contextlib
+import functools
 import multiprocessing as mp
 import os
 import resource
+import statistics
 import sys
 import time
 
@@ -104,6 +111,157 @@ def step_time(name, images, batch, steps, device, result_queue=None):
     return result
 
 
+# -- per-stage profile ---------------------------------------------------------------------------
+# (module, attribute, stage): the functions a sample's time is split into. A stage called inside
+# another one counts for the outer one (to_grayscale inside the jitter's saturation is jitter).
+# Attributes a version of the library lacks are skipped, so the same table profiles older code.
+STAGES = [
+    ("insloc.data.datasets", "_canvas", "resize backgrounds"),
+    ("insloc.data.datasets", "crop_resize", "crop + resize foreground"),
+    ("insloc.data.datasets", "paste", "paste"),
+    ("insloc.data.datasets", "hflip", "flip"),
+    ("insloc.data.datasets", "_to_chw", "to tensor"),
+    ("insloc.data.datasets", "sample_paste_plan", "plan (crop, size, position)"),
+    ("insloc.data.datasets", "sample_crop", "plan (crop, size, position)"),
+    ("insloc.data.datasets", "sample_rng", "sample generator"),
+    ("insloc.data.color.ColorAugmentation", "_jitter", "colour jitter"),
+    ("insloc.data.color", "to_grayscale", "grayscale"),
+    ("insloc.data.color", "gaussian_blur", "blur"),
+    ("insloc.data.anchor_aug.AnchorBoxSampler", "__call__", "anchor IoU + NMS"),
+]
+
+
+class StageTimer:
+    """Seconds per stage, summed over samples; only the outermost timed call counts."""
+
+    def __init__(self):
+        self.seconds, self.active, self.decode_kind = {}, False, "decode background"
+
+    def wrap(self, fn, stage):
+        @functools.wraps(fn)
+        def timed(*args, **kwargs):
+            if self.active:
+                return fn(*args, **kwargs)
+            name = stage() if callable(stage) else stage
+            self.active, start = True, time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.active = False
+                self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
+
+        return timed
+
+    @contextlib.contextmanager
+    def decoding(self, kind):
+        """Decodes inside this block are ``kind`` (the foreground's, not a background's)."""
+        previous, self.decode_kind = self.decode_kind, kind
+        try:
+            yield
+        finally:
+            self.decode_kind = previous
+
+
+def _install_stage_timers(timer, datasets) -> None:
+    import importlib
+
+    for path, attr, stage in STAGES:
+        try:
+            owner = importlib.import_module(path)
+        except ModuleNotFoundError:  # a class: module path + class name
+            module, _, name = path.rpartition(".")
+            owner = getattr(importlib.import_module(module), name)
+        if hasattr(owner, attr):
+            setattr(owner, attr, timer.wrap(getattr(owner, attr), stage))
+    blur_owner = importlib.import_module("insloc.data.color")
+    if not hasattr(blur_owner, "gaussian_blur"):  # older code calls cv2.GaussianBlur directly
+        import types
+
+        import cv2
+
+        proxy = types.SimpleNamespace(**{k: getattr(cv2, k) for k in dir(cv2)})
+        proxy.GaussianBlur = timer.wrap(cv2.GaussianBlur, "blur")
+        blur_owner.cv2 = proxy
+    for ds in datasets:
+        src = ds.source
+        src.size = timer.wrap(src.size, "header (size, orientation)")
+        src.load = timer.wrap(src.load, lambda: timer.decode_kind)
+        if hasattr(ds, "_load_foreground"):
+            fg = ds._load_foreground
+
+            def load_foreground(*args, _fg=fg, **kwargs):
+                with timer.decoding("decode foreground"):
+                    return _fg(*args, **kwargs)
+
+            ds._load_foreground = load_foreground
+
+
+def profile_pipelines(images: str, samples: int, rounds: int = 3) -> dict:
+    """ms per sample of each stage for the InsLoc (official backgrounds) and MoCo v2 datasets,
+    built in this process and interleaved sample by sample; the median of ``rounds`` rounds."""
+    import cv2
+
+    from insloc.data import build_pretrain_dataset
+
+    cv2.setNumThreads(1)
+    datasets = {
+        "InsLoc (official backgrounds)": build_pretrain_dataset(
+            recipe("InsLoc R50-FPN", "DATASETS.PRETRAIN", images)
+        ),
+        "MoCo v2 two-crop": build_pretrain_dataset(
+            recipe("MoCo v2 R50", "DATASETS.PRETRAIN", images)
+        ),
+    }
+    timer = StageTimer()  # one set of wrappers; its ``seconds`` is the current dataset's
+    _install_stage_timers(timer, datasets.values())
+    per_round = {label: [] for label in datasets}
+    for r in range(rounds + 1):  # round 0 warms caches up and is dropped
+        seconds = {label: {} for label in datasets}
+        totals = {label: 0.0 for label in datasets}
+        for i in range(samples):
+            for label, ds in datasets.items():
+                timer.seconds = seconds[label]
+                # MoCo's one decode is its foreground; InsLoc's are named by _load_foreground
+                kind = "decode foreground" if label.startswith("MoCo") else "decode background"
+                start = time.perf_counter()
+                with timer.decoding(kind):
+                    ds[(r, i % len(ds))]
+                totals[label] += time.perf_counter() - start
+        if r:
+            for label in datasets:
+                stages = {k: v * 1000 / samples for k, v in seconds[label].items()}
+                stages["total"] = totals[label] * 1000 / samples
+                stages["other (rng, bookkeeping)"] = stages["total"] - sum(
+                    v for k, v in stages.items() if k != "total"
+                )
+                per_round[label].append(stages)
+    return per_round
+
+
+def print_profile(per_round: dict) -> None:
+    labels = list(per_round)
+    names = []
+    for label in labels:
+        for stages in per_round[label]:
+            names += [k for k in stages if k not in names and k != "total"]
+    names.append("total")
+    head = "".join(f" | {label} ms (min-max)" for label in labels)
+    print(f"| stage{head} |")
+    print("|---" * (len(labels) + 1) + "|")
+    for name in names:
+        cells = []
+        for label in labels:
+            values = [stages.get(name, 0.0) for stages in per_round[label]]
+            cells.append(f"{statistics.median(values):.2f} ({min(values):.2f}-{max(values):.2f})")
+        print(f"| {name} | " + " | ".join(cells) + " |")
+    ins, moco = (statistics.median(s["total"] for s in per_round[label]) for label in labels)
+    print(f"samples/s ratio InsLoc (official) / MoCo v2, one process: {moco / ins:.2f}")
+
+
+def _load() -> str:
+    return " ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", default=default_images(), help="a folder of real images")
@@ -114,6 +272,11 @@ def main():
     parser.add_argument("--steps", type=int, default=3, help="train steps measured (after 2)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--skip-steps", action="store_true", help="only the data pipelines")
+    parser.add_argument("--rounds", type=int, default=3, help="pipeline rounds (median printed)")
+    parser.add_argument(
+        "--profile", type=int, nargs="?", const=150, default=0, metavar="SAMPLES",
+        help="only the per-stage profile, over SAMPLES samples of each dataset per round",
+    )  # fmt: skip
     args = parser.parse_args()
     images = os.path.abspath(args.images)
     print(
@@ -121,7 +284,12 @@ def main():
         f"torch {torch.__version__}  threads {torch.get_num_threads()}"
     )
 
-    print("\n== data pipelines (images/s, same images, same workers) ==")
+    if args.profile:
+        print(f"\n== per-stage profile (ms per sample, one process, load {_load()}) ==")
+        print_profile(profile_pipelines(images, args.profile, args.rounds))
+        print(f"load average after: {_load()}")
+        return
+    print(f"\n== data pipelines (images/s, same images, same workers; load {_load()}) ==")
     common = [
         "DATASETS.PRETRAIN",
         images,
@@ -130,7 +298,6 @@ def main():
         "DATALOADER.NUM_WORKERS",
         args.workers,
     ]
-    rates = {}
     pipelines = [
         (
             "InsLoc (official backgrounds)",
@@ -140,12 +307,23 @@ def main():
         ("InsLoc (batch backgrounds)", "InsLoc R50-FPN", ["INPUT.COPY_PASTE.BACKGROUNDS", "batch"]),
         ("MoCo v2 two-crop", "MoCo v2 R50", []),
     ]
-    for label, name, extra in pipelines:
-        rates[label] = pipeline_images_per_sec(recipe(name, *common, *extra), args.batches)
-        print(f"  {label:<31} {rates[label]:8.1f} images/s")
+    # Rounds of the three pipelines one after the other: the machine's load drifts, and each
+    # round's ratio compares pipelines measured minutes apart at most.
+    rates = {label: [] for label, _, _ in pipelines}
+    for _ in range(args.rounds):
+        for label, name, extra in pipelines:
+            cfg = recipe(name, *common, *extra)
+            rates[label].append(pipeline_images_per_sec(cfg, args.batches))
+    for label, _, _ in pipelines:
+        r = rates[label]
+        print(f"  {label:<31} {statistics.median(r):8.1f} images/s  ({min(r):.1f}-{max(r):.1f})")
     for label, _, _ in pipelines[:2]:
-        ratio = rates[label] / rates["MoCo v2 two-crop"]
-        print(f"  ratio {label} / MoCo v2: {ratio:.2f}  (goal >= 0.8)")
+        ratios = [a / b for a, b in zip(rates[label], rates["MoCo v2 two-crop"])]
+        print(
+            f"  ratio {label} / MoCo v2: {statistics.median(ratios):.2f} median of "
+            f"{len(ratios)} rounds ({min(ratios):.2f}-{max(ratios):.2f})  (goal >= 1.0)"
+        )
+    print(f"  load average after: {_load()}")
 
     if args.skip_steps:
         return

@@ -49,6 +49,22 @@ def test_nms_keeps_no_overlapping_pair():
     assert 0 < len(keep) < len(boxes) and iou.max() <= 0.5
 
 
+def test_nms_is_torchvisions():
+    import torch
+    import torchvision
+
+    rng = np.random.default_rng(0)
+    anchors = AnchorBoxSampler(256).anchors
+    for n in (1, 2, 7, 40, 300):
+        for boxes in (anchors[rng.choice(len(anchors), n, replace=False)], anchors[:n]):
+            scores = rng.random(n, dtype=np.float32)
+            for thresh in (0.3, 0.5, 0.7):
+                theirs = torchvision.ops.nms(
+                    torch.from_numpy(boxes), torch.from_numpy(scores), thresh
+                )
+                np.testing.assert_array_equal(nms(boxes, scores, thresh), theirs.numpy())
+
+
 def test_nms_spreads_draws():
     # Same-shape anchors one stride apart overlap > 0.7, so NMS keeps a spaced-out subset and
     # cluster edges survive more often than cluster centres: the drawn centres spread further

@@ -226,3 +226,55 @@ def test_exif_orientation_applied_to_size_and_pixels(tmp_path, monkeypatch):
     path = str(tmp_path / "o6.png")
     expected = np.asarray(ImageOps.exif_transpose(Image.open(path)).convert("RGB"))
     np.testing.assert_array_equal(read_image(path), expected)
+
+
+def _png_chunks(data: bytes) -> list:
+    chunks, pos = [], 8
+    while pos < len(data):
+        length = int.from_bytes(data[pos : pos + 4], "big")
+        chunks.append(data[pos : pos + 12 + length])
+        pos += 12 + length
+    return chunks
+
+
+def test_png_orientation_read_without_decoding_pixels(tmp_path, monkeypatch):
+    """PIL's PNG getexif() decodes every pixel; the header read must not (a PNG decode per image
+    per header, three per InsLoc sample), yet an eXIf chunk after the pixels still counts."""
+    from PIL import ImageOps, PngImagePlugin
+
+    image = _rgb(20, 30)
+    early = str(tmp_path / "early.png")  # PIL writes eXIf before the IDAT chunks
+    Image.fromarray(image).save(early, exif=_exif(6))
+    chunks = _png_chunks(open(early, "rb").read())
+    exif = next(c for c in chunks if c[4:8] == b"eXIf")
+    rest = [c for c in chunks if c is not exif]
+    late = str(tmp_path / "late.png")  # the same chunk moved between the last IDAT and IEND
+    with open(late, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + b"".join(rest[:-1]) + exif + rest[-1])
+    for path in (early, late):
+        expected = np.asarray(ImageOps.exif_transpose(Image.open(path)).convert("RGB"))
+        assert expected.shape[:2] == (30, 20)
+        assert read_image_size(path) == (30, 20)
+        np.testing.assert_array_equal(read_image(path), expected)
+
+    def no_decode(self):
+        raise AssertionError("pixels decoded to read a header")
+
+    monkeypatch.setattr(PngImagePlugin.PngImageFile, "load", no_decode)
+    assert read_image_size(early) == (30, 20)
+    assert read_image(early).shape == (30, 20, 3)
+
+
+def test_file_source_reads_each_header_once(tmp_path, monkeypatch):
+    from insloc.data import image_io
+
+    Image.fromarray(_rgb(20, 30)).save(tmp_path / "a.png", exif=_exif(6))
+    source = FileImageSource.from_folder(str(tmp_path))
+    calls = []
+    real = image_io.read_image_header
+    monkeypatch.setattr(
+        "insloc.data.sources.read_image_header", lambda p: calls.append(p) or real(p)
+    )
+    assert source.size(0) == source.size(0) == (30, 20)
+    assert len(calls) == 1
+    assert source.load(0).shape == (30, 20, 3)  # the orientation read with the size applies

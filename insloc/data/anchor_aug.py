@@ -14,8 +14,6 @@ near the pasted one, NMS then only removing near-duplicates among the five.
 import math
 
 import numpy as np
-import torch
-import torchvision
 
 __all__ = ["AnchorBoxSampler", "box_iou", "make_anchors", "nms"]
 
@@ -55,11 +53,27 @@ def box_iou(boxes: np.ndarray, others: np.ndarray) -> np.ndarray:
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, thresh: float) -> np.ndarray:
-    """Greedy NMS (torchvision's compiled kernel); returns the indices kept, by decreasing score."""
-    boxes = torch.from_numpy(np.ascontiguousarray(boxes, np.float32))  # N x 4
-    scores = torch.from_numpy(np.ascontiguousarray(scores, np.float32))  # N
-    keep = torchvision.ops.nms(boxes, scores, thresh)
-    return keep.numpy().astype(np.int64)
+    """Greedy NMS with torchvision's rule (IoU > ``thresh`` to a kept box suppresses, areas
+    without +1, ties in score kept in input order); returns the indices kept, by decreasing score.
+
+    In numpy: a sample has a few dozen candidates, where the IoU matrix costs less than handing
+    them to torchvision's kernel through torch tensors.
+    """
+    boxes = np.asarray(boxes, np.float32)  # N x 4
+    order = np.argsort(-np.asarray(scores, np.float32), kind="stable")  # N
+    x1, y1, x2, y2 = boxes[order].T  # N each
+    areas = (x2 - x1) * (y2 - y1)  # N
+    w = np.minimum(x2[:, None], x2[None]) - np.maximum(x1[:, None], x1[None])  # N x N
+    h = np.minimum(y2[:, None], y2[None]) - np.maximum(y1[:, None], y1[None])  # N x N
+    inter = np.maximum(w, 0) * np.maximum(h, 0)  # N x N
+    overlaps = inter / (areas[:, None] + areas[None] - inter) > thresh  # N x N
+    suppressed = np.zeros(len(order), bool)
+    keep = []
+    for i in range(len(order)):
+        if not suppressed[i]:
+            keep.append(i)
+            suppressed |= overlaps[i]
+    return order[np.array(keep, np.int64)]
 
 
 class AnchorBoxSampler:

@@ -23,6 +23,7 @@ __all__ = [
     "check_some_readable",
     "choose_reduction",
     "read_image",
+    "read_image_header",
     "read_image_size",
     "warn_unreadable_once",
 ]
@@ -89,7 +90,19 @@ def read_image_size(path: str) -> tuple:
     """Size of the image at ``path`` from its header only (PIL opens lazily).
 
     Returns:
-        (h, w) in pixels.
+        (h, w) in pixels, upright (EXIF orientation applied).
+    Raises:
+        BadImageError: the file is missing, empty or not an image PIL recognises.
+    """
+    return read_image_header(path)[:2]
+
+
+def read_image_header(path: str) -> tuple:
+    """Upright size and EXIF orientation of the image at ``path``, from its header only.
+
+    Returns:
+        (h, w, orientation): orientation in 1..8, 1 when the file has none; pass it to
+        :func:`read_image` to skip reading it again.
     Raises:
         BadImageError: the file is missing, empty or not an image PIL recognises.
     """
@@ -98,7 +111,8 @@ def read_image_size(path: str) -> tuple:
             raise BadImageError(f"{path}: empty file (0 bytes)")
         with Image.open(path) as im:
             w, h = im.size
-            if _orientation(im) in _SWAPS_AXES:
+            orientation = _orientation(im, path)
+            if orientation in _SWAPS_AXES:
                 w, h = h, w
     except BadImageError:
         raise
@@ -108,10 +122,10 @@ def read_image_size(path: str) -> tuple:
         raise BadImageError(f"{path}: cannot read the image header ({_reason(e)})") from None
     if h <= 0 or w <= 0:
         raise BadImageError(f"{path}: header gives an empty size {w}x{h}")
-    return h, w
+    return h, w, orientation
 
 
-def read_image(path: str, reduce: int = 1) -> np.ndarray:
+def read_image(path: str, reduce: int = 1, orientation: int = None) -> np.ndarray:
     """Decode the image at ``path`` to RGB, optionally at 1/``reduce`` of its size.
 
     Grayscale, palette, RGBA (alpha dropped), 16-bit (scaled to 8 bit), CMYK, WebP and BMP files
@@ -122,6 +136,8 @@ def read_image(path: str, reduce: int = 1) -> np.ndarray:
         reduce: 1, 2, 4 or 8. The result is about (ceil(h / reduce), ceil(w / reduce)); JPEG
             decoders give exactly that, other formats may round down, so callers map coordinates
             with the returned shape rather than assuming it.
+        orientation: the file's EXIF orientation when the caller has it from
+            :func:`read_image_header` (None reads it from the file).
     Returns:
         H x W x 3 uint8 RGB array, C-contiguous.
     Raises:
@@ -137,7 +153,8 @@ def read_image(path: str, reduce: int = 1) -> np.ndarray:
         raise BadImageError(f"{path}: cannot read the file ({_reason(e)})") from None
     if data.size == 0:
         raise BadImageError(f"{path}: empty file (0 bytes)")
-    orientation = _orientation_of_bytes(data)
+    if orientation is None:
+        orientation = _orientation_of_bytes(data)
     # OpenCV's own orientation handling is off: it is applied below from the tag the header size
     # was computed with, the same for OpenCV and PIL decodes.
     bgr = cv2.imdecode(data, _REDUCED_FLAGS[reduce] | cv2.IMREAD_IGNORE_ORIENTATION)
@@ -151,19 +168,62 @@ def read_image(path: str, reduce: int = 1) -> np.ndarray:
 _SWAPS_AXES = (5, 6, 7, 8)
 
 
-def _orientation(im: Image.Image) -> int:
-    """The EXIF orientation of an opened image, 1 (as stored) when absent or unreadable."""
+def _orientation(im: Image.Image, source) -> int:
+    """The EXIF orientation of an opened image, 1 (as stored) when absent or unreadable.
+
+    Args:
+        im: the image, opened (not loaded).
+        source: its path or its bytes, for PNG files (see :func:`_png_metadata_after_pixels`).
+    """
     try:
-        value = int(im.getexif().get(0x0112, 1))
+        if im.format == "PNG" and not _png_metadata_after_pixels(source):
+            # PIL's PNG getexif() decodes every pixel in case an eXIf chunk follows them; with
+            # every metadata chunk before the pixels, open() has already read them all.
+            exif = Image.Image.getexif(im)
+        else:
+            exif = im.getexif()
+        value = int(exif.get(0x0112, 1))
     except Exception:  # a broken EXIF block only loses the orientation, never the image
         return 1
     return value if 1 <= value <= 8 else 1
 
 
+# PNG chunks that can carry EXIF or XMP orientation (eXIf, or text chunks holding either).
+_PNG_METADATA_CHUNKS = (b"eXIf", b"tEXt", b"zTXt", b"iTXt")
+
+
+def _png_metadata_after_pixels(source) -> bool:
+    """Whether a PNG file has an EXIF or text chunk after its first IDAT (pixel) chunk, which PIL
+    reads only when it decodes the pixels. Walks the chunk headers without reading their data.
+
+    Args:
+        source: a path, or the file's bytes (bytes or a uint8 array).
+    """
+    if isinstance(source, (str, os.PathLike)):
+        with open(source, "rb") as f:
+            return _png_late_metadata(lambda pos: (f.seek(pos), f.read(8))[1])
+    data = memoryview(source).cast("B")
+    return _png_late_metadata(lambda pos: bytes(data[pos : pos + 8]))
+
+
+def _png_late_metadata(header_at) -> bool:
+    pos, seen_pixels = 8, False  # after the 8-byte signature: length (4), type (4), data, CRC (4)
+    while len(header := header_at(pos)) == 8:
+        kind = header[4:]
+        if kind == b"IDAT":
+            seen_pixels = True
+        elif kind == b"IEND":
+            return False
+        elif seen_pixels and kind in _PNG_METADATA_CHUNKS:
+            return True
+        pos += 12 + int.from_bytes(header[:4], "big")
+    return False
+
+
 def _orientation_of_bytes(data: np.ndarray) -> int:
     try:
         with Image.open(io.BytesIO(data)) as im:
-            return _orientation(im)
+            return _orientation(im, data)
     except Exception:  # PIL cannot parse the header: the decoder decides whether the file is bad
         return 1
 
