@@ -247,16 +247,23 @@ def _training_inputs(seed: int = 0):
     return theirs, ours
 
 
-def test_same_training_losses_and_gradients(pair):
-    """Training mode with every anchor and every proposal sampled (no random subsampling, so the
-    two samplers' different random streams do not matter): same losses, same gradients."""
-    arch, d2, ours, _ = pair
+def _sampling_everything(d2, ours):
+    """Training-mode copies of the two models that sample every anchor and every proposal (no
+    random subsampling, so the two samplers' different random streams do not matter)."""
     d2, ours = copy.deepcopy(d2).train(), copy.deepcopy(ours).train()
     everything = 10**7
     d2.proposal_generator.batch_size_per_image = everything
     d2.roi_heads.batch_size_per_image = everything
     ours.rpn.batch_size_per_image = ours.rpn.sampler.batch_size_per_image = everything
     ours.roi_heads.sampler.batch_size_per_image = everything
+    return d2, ours
+
+
+def test_same_training_losses_and_gradients(pair):
+    """Training mode with every anchor and every proposal sampled (no random subsampling, so the
+    two samplers' different random streams do not matter): same losses, same gradients."""
+    arch, d2, ours, _ = pair
+    d2, ours = _sampling_everything(d2, ours)
     theirs_in, ours_in = _training_inputs()
     with EventStorage():  # detectron2 logs training statistics there
         their_losses = d2(theirs_in)
@@ -335,12 +342,7 @@ def test_twenty_sgd_steps_match_detectron2(pair):
     tolerance here: each parameter's group (lr, decay, momentum) is compared exactly instead.
     """
     arch, d2, ours, _ = pair
-    d2, ours = copy.deepcopy(d2).train(), copy.deepcopy(ours).train()
-    everything = 10**7
-    d2.proposal_generator.batch_size_per_image = everything
-    d2.roi_heads.batch_size_per_image = everything
-    ours.rpn.batch_size_per_image = ours.rpn.sampler.batch_size_per_image = everything
-    ours.roi_heads.sampler.batch_size_per_image = everything
+    d2, ours = _sampling_everything(d2, ours)
     # 256 proposals per image instead of 2000 (C4) / 1000 (FPN), on both sides: a few seconds a step
     d2.proposal_generator.post_nms_topk = {True: 256, False: 1000}
     ours.rpn.post_nms_topk = {True: 256, False: 1000}

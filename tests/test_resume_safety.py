@@ -133,8 +133,17 @@ def test_a_refused_resume_writes_nothing(tool, tmp_path):
 
 def test_ctrl_c_is_one_line_with_the_command_to_resume(tmp_path):
     out = tmp_path / "run"
+    # The tool starts with SIGINT at its default, as from a terminal, however pytest was started:
+    # a shell without job control starts background commands with SIGINT ignored, and Python
+    # then never raises KeyboardInterrupt.
+    sigint_default = (
+        "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+        "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])"
+    )
     cmd = [
         sys.executable,
+        "-c",
+        sigint_default,
         "tools/pretrain_net.py",
         "--config-file",
         PRETRAIN,
