@@ -1,3 +1,4 @@
+import importlib.util
 import os
 import subprocess
 import sys
@@ -30,6 +31,16 @@ def run_tool(*args, timeout=300, env=None, check=False):
 @pytest.fixture
 def tool():
     return run_tool
+
+
+def load_script(path, name=None):
+    """The module of the script at ``path`` (relative to the repository root), imported in this
+    process (for its ``main``: a subprocess costs seconds of imports)."""
+    name = name or os.path.splitext(os.path.basename(path))[0]
+    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, path))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def config_path(name):

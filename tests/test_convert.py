@@ -1,4 +1,3 @@
-import importlib.util
 import os
 
 import pytest
@@ -11,7 +10,7 @@ from insloc.modeling import build_model
 from insloc.transfer.torchvision import convert_to_torchvision, detect_arch
 from insloc.utils.file_io import atomic_save
 
-from .conftest import ROOT
+from .conftest import load_script
 from .test_moco import set_arch, tiny_cfg
 
 
@@ -55,11 +54,7 @@ def test_c4_and_moco_load_into_resnet50(arch):
 
 
 def _cli():
-    path = os.path.join(ROOT, "tools", "convert_checkpoint.py")
-    spec = importlib.util.spec_from_file_location("convert_checkpoint", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main
+    return load_script("tools/convert_checkpoint.py").main
 
 
 def test_cli_converts_and_refuses_to_overwrite(tmp_path, capsys):

@@ -1,6 +1,5 @@
 """tools/train_dense.py and tools/eval_matching.py end to end on the quick configs (CPU, tiny)."""
 
-import importlib.util
 import json
 import os
 import shutil
@@ -10,7 +9,7 @@ import torch
 
 from insloc.transfer.weight_file import load_checkpoint
 
-from .conftest import ROOT
+from .conftest import ROOT, load_script
 
 INTRO = "configs/quick/dense_introspection_tiny.yaml"
 ANCHOR = "configs/quick/dense_anchornet_tiny.yaml"
@@ -20,12 +19,7 @@ ENV = {"OMP_NUM_THREADS": "1"}
 
 def eval_matching(*argv) -> int:
     """tools/eval_matching.py's main in this process (a subprocess costs seconds of imports)."""
-    spec = importlib.util.spec_from_file_location(
-        "eval_matching", os.path.join(ROOT, "tools", "eval_matching.py")
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main(list(argv))
+    return load_script("tools/eval_matching.py").main(list(argv))
 
 
 def train(out, config=INTRO, *opts, resume=False):

@@ -1,4 +1,3 @@
-import importlib.util
 import json
 import os
 import pickle
@@ -21,7 +20,7 @@ from insloc.modeling import build_model
 from insloc.utils.file_io import atomic_save
 from insloc.utils.safe_pickle import restricted_load
 
-from .conftest import ROOT
+from .conftest import load_script
 
 
 def blobs(n_per_class, num_classes=4, dim=16, seed=0):
@@ -219,11 +218,7 @@ def test_moco_and_insloc_checkpoints_give_their_query_trunk(tmp_path, config):
 
 
 def _tool(name):
-    path = os.path.join(ROOT, "tools", f"{name}.py")
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(f"tools/{name}.py")
 
 
 def test_linear_eval_tool_writes_table_json_and_plot(tmp_path, capsys):

@@ -1,14 +1,13 @@
 """Every tool's output folder: outputs stay inside it, nothing the user made is overwritten (the
 config file included), and a folder that cannot take the outputs is refused before any work."""
 
-import importlib.util
 import json
 import logging
 import os
 
 import pytest
 
-from .conftest import ROOT
+from .conftest import ROOT, load_script
 from .fake_data import snapshot, write_coco, write_image
 
 FPN = "configs/quick/det_tiny_FPN.yaml"
@@ -20,10 +19,7 @@ TRAINING_TOOLS = ("train_net", "pretrain_net", "train_dense")
 
 def tool_main(name):
     """The ``main(argv)`` of tools/<name>.py, for the tools that are called in this process."""
-    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "tools", f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main
+    return load_script(f"tools/{name}.py").main
 
 
 def run_main(capsys, name, *argv):

@@ -1,14 +1,12 @@
 """benchmarks/bench_transfer.py and insloc.transfer.study: the study's bookkeeping (tiny runs)."""
 
-import importlib.util
 import json
-import os
 
 import pytest
 
 from insloc.transfer.study import gains_over_random, mean_std
 
-from .conftest import ROOT
+from .conftest import load_script
 
 TINY_FINETUNE = [
     "SOLVER.MAX_ITER", "4", "DATASETS.SYNTHETIC.NUM_IMAGES", "8",
@@ -18,11 +16,7 @@ TINY_FINETUNE = [
 
 
 def _bench():
-    path = os.path.join(ROOT, "benchmarks", "bench_transfer.py")
-    spec = importlib.util.spec_from_file_location("bench_transfer", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main
+    return load_script("benchmarks/bench_transfer.py").main
 
 
 def test_mean_std_and_the_claim_of_value():

@@ -63,9 +63,8 @@ def run_tool(args: Sequence[str], log_path: str, threads: int, nice: int = 0) ->
     with open(log_path, "a") as log:
         proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, stdout=log, stderr=log, env=env)
         try:
-            if nice and hasattr(
-                os, "setpriority"
-            ):  # from here, not preexec_fn: callers are threads
+            # from here rather than preexec_fn, which is unsafe where threads run (callers are)
+            if nice and hasattr(os, "setpriority"):
                 os.setpriority(os.PRIO_PROCESS, proc.pid, os.getpriority(os.PRIO_PROCESS, 0) + nice)
             returncode = proc.wait()
         except BaseException:  # Ctrl-C or an error here: the tool does not outlive the study
@@ -145,13 +144,13 @@ def weights_and_finetunings(
     """
     threads = threads_per_job(jobs)
     with ThreadPoolExecutor(max(1, jobs)) as pool:
-        made = {
+        pending = {
             i.name: pool.submit(
                 make_weights, i, os.path.join(weights_dir, i.name), weight_opts, threads
             )
             for i in inits
         }
-        pending, weights, finetuned = dict(made), {}, {}
+        weights, finetuned = {}, {}
         while pending:
             done, _ = wait(pending.values(), return_when=FIRST_COMPLETED)
             for name in [n for n, f in pending.items() if f in done]:

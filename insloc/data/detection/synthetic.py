@@ -4,6 +4,10 @@ A record names its scene as ``file_name = "synthetic:<i>"`` and carries the gene
 under ``"synthetic"``, so the image can be rendered again anywhere from the record alone.
 """
 
+import json
+import os
+
+import cv2
 import numpy as np
 
 from ..synthetic import CLASS_NAMES, SyntheticScenes
@@ -74,11 +78,6 @@ def write_synthetic_coco(out_dir: str, num_images: int, image_size: int, seed: i
     Returns:
         the json's path. ``out_dir`` must not exist (nothing is overwritten).
     """
-    import json
-    import os
-
-    import cv2
-
     os.makedirs(os.path.join(out_dir, "images"))
     records, metadata = load_synthetic(num_images, image_size, seed)
     images, annotations = [], []
