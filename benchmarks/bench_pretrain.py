@@ -7,7 +7,8 @@
 1. images/s of the InsLoc pipeline (copy-paste on a 256 canvas + anchor box augmentation), with
    the official backgrounds (two more images decoded per sample) and with backgrounds taken from
    the batch, and of the MoCo v2 two-crop pipeline (224), on the same real images with the same
-   number of workers.
+   number of workers; with ``--reference`` also of the reference MoCo v2 loader
+   (facebookresearch/moco's ``main_moco.py --aug-plus``: PIL and torchvision transforms).
 2. Train-step time (forward, backward, SGD) of InsLoc R50-C4, InsLoc R50-FPN and MoCo v2 R50 with
    the official recipes (full ResNet-50, queues of 65536) on batches of the same size, and their
    peak memory (CUDA: max allocated; CPU: peak resident set of a fresh process per model).
@@ -65,6 +66,63 @@ def pipeline_images_per_sec(cfg, batches: int) -> float:
     elapsed = time.perf_counter() - start
     del it, loader
     return batches * cfg.SOLVER.IMS_PER_BATCH / elapsed
+
+
+class ReferenceMoCoV2(torch.utils.data.Dataset):
+    """The reference implementation's MoCo v2 loader (facebookresearch/moco, ``main_moco.py
+    --aug-plus``): PIL decode and torchvision's transforms, two crops per image. Not insloc's:
+    it is measured as the code a MoCo v2 user runs today."""
+
+    def __init__(self, files):
+        from PIL import ImageFilter
+        from torchvision import transforms as T
+
+        def blur(image):  # the reference's GaussianBlur([.1, 2.])
+            radius = float(torch.empty(1).uniform_(0.1, 2.0))
+            return image.filter(ImageFilter.GaussianBlur(radius=radius))
+
+        self.files = files
+        self.augment = T.Compose(
+            [
+                T.RandomResizedCrop(224, scale=(0.2, 1.0)),
+                T.RandomApply([T.ColorJitter(0.4, 0.4, 0.4, 0.1)], p=0.8),
+                T.RandomGrayscale(p=0.2),
+                T.RandomApply([blur], p=0.5),
+                T.RandomHorizontalFlip(),
+                T.ToTensor(),
+                T.Normalize(mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225]),
+            ]
+        )
+
+    def __len__(self):
+        return len(self.files)
+
+    def __getitem__(self, i):
+        from PIL import Image
+
+        with open(self.files[i], "rb") as f:
+            image = Image.open(f).convert("RGB")
+        return self.augment(image), self.augment(image)
+
+
+def reference_images_per_sec(images: str, batch: int, workers: int, batches: int) -> float:
+    from insloc.data.sources import FileImageSource
+
+    source = FileImageSource.from_folder(images)
+    files = [source.name(i) for i in range(len(source))]  # full paths
+    sampler = torch.utils.data.RandomSampler(files, replacement=True, num_samples=10**9)
+    loader = torch.utils.data.DataLoader(
+        ReferenceMoCoV2(files), batch, sampler=sampler, num_workers=workers, drop_last=True
+    )
+    it = iter(loader)
+    for _ in range(2):  # worker start-up and first batches
+        next(it)
+    start = time.perf_counter()
+    for _ in range(batches):
+        next(it)
+    elapsed = time.perf_counter() - start
+    del it, loader
+    return batches * batch / elapsed
 
 
 def step_time(name, images, batch, steps, device, result_queue=None):
@@ -274,6 +332,10 @@ def main():
     parser.add_argument("--skip-steps", action="store_true", help="only the data pipelines")
     parser.add_argument("--rounds", type=int, default=3, help="pipeline rounds (median printed)")
     parser.add_argument(
+        "--reference", action="store_true",
+        help="also the reference MoCo v2 loader (facebookresearch/moco: PIL, torchvision)",
+    )  # fmt: skip
+    parser.add_argument(
         "--profile", type=int, nargs="?", const=150, default=0, metavar="SAMPLES",
         help="only the per-stage profile, over SAMPLES samples of each dataset per round",
     )  # fmt: skip
@@ -309,20 +371,31 @@ def main():
     ]
     # Rounds of the three pipelines one after the other: the machine's load drifts, and each
     # round's ratio compares pipelines measured minutes apart at most.
+    reference = "MoCo v2, reference code"  # facebookresearch/moco's loader, not insloc's
     rates = {label: [] for label, _, _ in pipelines}
+    rates[reference] = []
     for _ in range(args.rounds):
         for label, name, extra in pipelines:
             cfg = recipe(name, *common, *extra)
             rates[label].append(pipeline_images_per_sec(cfg, args.batches))
-    for label, _, _ in pipelines:
-        r = rates[label]
-        print(f"  {label:<31} {statistics.median(r):8.1f} images/s  ({min(r):.1f}-{max(r):.1f})")
-    for label, _, _ in pipelines[:2]:
-        ratios = [a / b for a, b in zip(rates[label], rates["MoCo v2 two-crop"])]
-        print(
-            f"  ratio {label} / MoCo v2: {statistics.median(ratios):.2f} median of "
-            f"{len(ratios)} rounds ({min(ratios):.2f}-{max(ratios):.2f})  (goal >= 1.0)"
-        )
+        if args.reference:
+            rate = reference_images_per_sec(images, args.batch, args.workers, args.batches)
+            rates[reference].append(rate)
+    for label, r in rates.items():
+        if r:
+            print(
+                f"  {label:<31} {statistics.median(r):8.1f} images/s  ({min(r):.1f}-{max(r):.1f})"
+            )
+    anchors = [("MoCo v2 two-crop", "MoCo v2", "  (goal >= 1.0)")]
+    if args.reference:
+        anchors.append((reference, "the reference MoCo v2 loader", ""))
+    for anchor, anchor_name, goal in anchors:
+        for label, _, _ in pipelines[:2]:
+            ratios = [a / b for a, b in zip(rates[label], rates[anchor])]
+            print(
+                f"  ratio {label} / {anchor_name}: {statistics.median(ratios):.2f} median of "
+                f"{len(ratios)} rounds ({min(ratios):.2f}-{max(ratios):.2f}){goal}"
+            )
     print(f"  load average after: {_load()}")
 
     if args.skip_steps:

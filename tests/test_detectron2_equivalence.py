@@ -334,12 +334,13 @@ def test_twenty_sgd_steps_match_detectron2(pair):
 
     The two trainings run in lockstep: after each step insloc's weights are compared with
     detectron2's, then set to them, while each optimizer keeps its own momentum. Free-running,
-    the two would part within 3 steps whatever the solvers: at this random initialisation a
-    perturbation of the weights by 1e-8 changes gradients by ~2% (proposals crossing IoU, level
-    and RoIAlign sampling boundaries; docs/transfer.md, "Training equal to detectron2's"), and
-    insloc against itself parts as fast. The comparison after each step (update included) is what
-    tells two solvers apart. Weight decay moves a weight by lr x 1e-4 x w per step, below any
-    tolerance here: each parameter's group (lr, decay, momentum) is compared exactly instead.
+    the two part within 3 steps whatever the solvers (measured: detectron2 and insloc free, the
+    C4 box-regression loss 75% apart at step 2; insloc against itself from weights 1e-7 apart,
+    42% (C4) and 28% (FPN) at step 2, test_free_running_trainings_part_whatever_the_solver):
+    proposals cross top-k, NMS, IoU, level and RoIAlign sampling boundaries. The comparison after
+    each step (update included) is what tells two solvers apart. Weight decay moves a weight by
+    lr x 1e-4 x w per step, below any tolerance here: each parameter's group (lr, decay,
+    momentum) is compared exactly instead.
     """
     arch, d2, ours, _ = pair
     d2, ours = _sampling_everything(d2, ours)
@@ -397,3 +398,45 @@ def test_twenty_sgd_steps_match_detectron2(pair):
     assert worst["loss"] < 1e-4
     assert worst["weights"] < 1e-4
     assert worst["update"] < 1e-3
+
+
+def test_free_running_trainings_part_whatever_the_solver(pair):
+    """Why the 20-step comparison runs in lockstep, measured: insloc against itself, the second
+    copy's weights multiplied by (1 + 1e-7 noise), free-running with the same solver on the same
+    batches, agrees at the first step and parts by far more than 1e-4 within three steps, as
+    detectron2 and insloc do when they run free (a tolerance no pair of solvers can meet)."""
+    arch, d2, ours, _ = pair
+    from insloc.config import load_config
+    from insloc.engine.optim import build_lr_scheduler, build_optimizer
+
+    _, a = _sampling_everything(d2, ours)
+    a.rpn.post_nms_topk = {True: 256, False: 1000}
+    b = copy.deepcopy(a)
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in b.parameters():
+            p.mul_(1 + 1e-7 * torch.randn(p.shape, generator=g, dtype=p.dtype))
+    opts = [v for kv in SCHEDULE.items() for v in kv]
+    cfg = load_config(os.path.join(ROOT, RECIPES[arch][1]), opts)
+    solvers = []
+    for model in (a, b):
+        optimizer = build_optimizer(cfg, model)
+        solvers.append((model, optimizer, build_lr_scheduler(cfg, optimizer)))
+    parted = []
+    for step in range(3):
+        _, inputs = _training_inputs(seed=step)
+        losses = [
+            model([dict(x, image=x["image"].clone()) for x in inputs]) for model, _, _ in solvers
+        ]
+        rel = max(abs(losses[1][k].item() / losses[0][k].item() - 1) for k in losses[0])
+        for (_, optimizer, scheduler), loss in zip(solvers, losses):
+            optimizer.zero_grad(set_to_none=True)
+            sum(loss.values()).backward()
+            optimizer.step()
+            scheduler.step()
+        parted.append(rel)
+        print(
+            f"{arch} insloc against itself (1e-7 apart), free step {step}: relative loss {rel:.1e}"
+        )
+    assert parted[0] < 1e-4  # the same solver from (almost) the same weights
+    assert max(parted) > 1e-2  # ... and yet parted within three steps

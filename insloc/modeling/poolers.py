@@ -4,7 +4,8 @@ from typing import Dict, List, Sequence
 
 import torch
 from torch import nn
-from torchvision.ops import roi_align
+
+from .roi_align import roi_align
 
 
 class RoIPooler(nn.Module):

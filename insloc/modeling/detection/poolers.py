@@ -11,7 +11,8 @@ from typing import Dict, List, Sequence
 
 import torch
 from torch import nn
-from torchvision.ops import roi_align
+
+from ..roi_align import roi_align
 
 
 def assign_boxes_to_levels(
