@@ -53,10 +53,8 @@ def recipe(name, *opts):
     return load_config(os.path.join(ROOT, RECIPES[name]), [str(o) for o in opts])
 
 
-def pipeline_images_per_sec(cfg, batches: int) -> float:
-    from insloc.data import build_pretrain_dataset, build_pretrain_loader
-
-    loader = build_pretrain_loader(cfg, build_pretrain_dataset(cfg))
+def loader_images_per_sec(loader, batch: int, batches: int) -> float:
+    """Images per second of ``batches`` batches of ``batch``, after two (worker start-up)."""
     it = iter(loader)
     for _ in range(2):  # worker start-up and first batches
         next(it)
@@ -64,8 +62,15 @@ def pipeline_images_per_sec(cfg, batches: int) -> float:
     for _ in range(batches):
         next(it)
     elapsed = time.perf_counter() - start
-    del it, loader
-    return batches * cfg.SOLVER.IMS_PER_BATCH / elapsed
+    del it
+    return batches * batch / elapsed
+
+
+def pipeline_images_per_sec(cfg, batches: int) -> float:
+    from insloc.data import build_pretrain_dataset, build_pretrain_loader
+
+    loader = build_pretrain_loader(cfg, build_pretrain_dataset(cfg))
+    return loader_images_per_sec(loader, cfg.SOLVER.IMS_PER_BATCH, batches)
 
 
 class ReferenceMoCoV2(torch.utils.data.Dataset):
@@ -114,15 +119,7 @@ def reference_images_per_sec(images: str, batch: int, workers: int, batches: int
     loader = torch.utils.data.DataLoader(
         ReferenceMoCoV2(files), batch, sampler=sampler, num_workers=workers, drop_last=True
     )
-    it = iter(loader)
-    for _ in range(2):  # worker start-up and first batches
-        next(it)
-    start = time.perf_counter()
-    for _ in range(batches):
-        next(it)
-    elapsed = time.perf_counter() - start
-    del it, loader
-    return batches * batch / elapsed
+    return loader_images_per_sec(loader, batch, batches)
 
 
 def step_time(name, images, batch, steps, device, result_queue=None):
