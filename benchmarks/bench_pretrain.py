@@ -370,7 +370,8 @@ def main():
     # round's ratio compares pipelines measured minutes apart at most.
     reference = "MoCo v2, reference code"  # facebookresearch/moco's loader, not insloc's
     rates = {label: [] for label, _, _ in pipelines}
-    rates[reference] = []
+    if args.reference:
+        rates[reference] = []
     for _ in range(args.rounds):
         for label, name, extra in pipelines:
             cfg = recipe(name, *common, *extra)
@@ -379,10 +380,7 @@ def main():
             rate = reference_images_per_sec(images, args.batch, args.workers, args.batches)
             rates[reference].append(rate)
     for label, r in rates.items():
-        if r:
-            print(
-                f"  {label:<31} {statistics.median(r):8.1f} images/s  ({min(r):.1f}-{max(r):.1f})"
-            )
+        print(f"  {label:<31} {statistics.median(r):8.1f} images/s  ({min(r):.1f}-{max(r):.1f})")
     anchors = [("MoCo v2 two-crop", "MoCo v2", "  (goal >= 1.0)")]
     if args.reference:
         anchors.append((reference, "the reference MoCo v2 loader", ""))

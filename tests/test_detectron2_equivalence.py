@@ -294,26 +294,40 @@ RECIPES = {
 }
 
 
+def _schedule_opts() -> list:
+    return [v for kv in SCHEDULE.items() for v in kv]
+
+
+def _insloc_solver(cfg, model):
+    """insloc's optimizer and scheduler for ``model`` from config ``cfg``."""
+    from insloc.engine.optim import build_lr_scheduler, build_optimizer
+
+    optimizer = build_optimizer(cfg, model)
+    return optimizer, build_lr_scheduler(cfg, optimizer)
+
+
+def _insloc_recipe(arch):
+    """insloc's recipe for ``arch`` with SCHEDULE's iteration counts."""
+    from insloc.config import load_config
+
+    return load_config(os.path.join(ROOT, RECIPES[arch][1]), _schedule_opts())
+
+
 def _solvers(arch, d2, ours):
     """(detectron2's optimizer and scheduler, built by detectron2 from its recipe; insloc's, from
     insloc's recipe), both with SCHEDULE's iteration counts."""
     from detectron2.solver import build_lr_scheduler as d2_scheduler
     from detectron2.solver import build_optimizer as d2_optimizer
 
-    from insloc.config import load_config
-    from insloc.engine.optim import build_lr_scheduler, build_optimizer
-
-    d2_config, our_config = RECIPES[arch]
-    opts = [v for kv in SCHEDULE.items() for v in kv]
-    d2_cfg = setup_cfg(os.path.join(ROOT, "configs", "detectron2", d2_config), D2_OPTS + opts)
-    cfg = load_config(os.path.join(ROOT, our_config), opts)
+    d2_config = os.path.join(ROOT, "configs", "detectron2", RECIPES[arch][0])
+    d2_cfg = setup_cfg(d2_config, D2_OPTS + _schedule_opts())
+    cfg = _insloc_recipe(arch)
     assert cfg.SOLVER.IMS_PER_BATCH == cfg.SOLVER.REFERENCE_BATCH_SIZE  # lr = BASE_LR as in d2
     for key in ("BASE_LR", "MOMENTUM", "NESTEROV", "WEIGHT_DECAY", "WEIGHT_DECAY_NORM", "GAMMA"):
         assert cfg.SOLVER[key] == d2_cfg.SOLVER[key], key
     assert d2_cfg.SOLVER.BIAS_LR_FACTOR == 1.0 and d2_cfg.SOLVER.WEIGHT_DECAY_BIAS is None
     d2_opt = d2_optimizer(d2_cfg, d2)
-    opt = build_optimizer(cfg, ours)
-    return (d2_opt, d2_scheduler(d2_cfg, d2_opt)), (opt, build_lr_scheduler(cfg, opt))
+    return (d2_opt, d2_scheduler(d2_cfg, d2_opt)), _insloc_solver(cfg, ours)
 
 
 def _hyperparameters(optimizer, names: dict) -> dict:
@@ -406,9 +420,6 @@ def test_free_running_trainings_part_whatever_the_solver(pair):
     batches, agrees at the first step and parts by far more than 1e-4 within three steps, as
     detectron2 and insloc do when they run free (a tolerance no pair of solvers can meet)."""
     arch, d2, ours, _ = pair
-    from insloc.config import load_config
-    from insloc.engine.optim import build_lr_scheduler, build_optimizer
-
     _, a = _sampling_everything(d2, ours)
     a.rpn.post_nms_topk = {True: 256, False: 1000}
     b = copy.deepcopy(a)
@@ -416,12 +427,8 @@ def test_free_running_trainings_part_whatever_the_solver(pair):
     with torch.no_grad():
         for p in b.parameters():
             p.mul_(1 + 1e-7 * torch.randn(p.shape, generator=g, dtype=p.dtype))
-    opts = [v for kv in SCHEDULE.items() for v in kv]
-    cfg = load_config(os.path.join(ROOT, RECIPES[arch][1]), opts)
-    solvers = []
-    for model in (a, b):
-        optimizer = build_optimizer(cfg, model)
-        solvers.append((model, optimizer, build_lr_scheduler(cfg, optimizer)))
+    cfg = _insloc_recipe(arch)
+    solvers = [(model, *_insloc_solver(cfg, model)) for model in (a, b)]
     parted = []
     for step in range(3):
         _, inputs = _training_inputs(seed=step)

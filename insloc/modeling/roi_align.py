@@ -133,7 +133,7 @@ def _axis_weights(start, length, bins: int, sampling_ratio: int, size: int) -> t
     high = torch.where(top, low, low + 1)
     frac = torch.where(top, torch.zeros_like(pos), pos - low.to(pos.dtype))
     scale = used.to(pos.dtype) / grid_  # K x bins x G
-    weights = torch.zeros(k, bins, size + 1, dtype=pos.dtype)  # +1: high index of a used point
+    weights = torch.zeros(k, bins, size, dtype=pos.dtype)  # low, high <= size - 1 (top: equal)
     weights.scatter_add_(2, low.reshape(k, bins, -1), ((1 - frac) * scale).reshape(k, bins, -1))
     weights.scatter_add_(2, high.reshape(k, bins, -1), (frac * scale).reshape(k, bins, -1))
-    return weights[:, :, :size]
+    return weights
